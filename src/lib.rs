@@ -1,0 +1,7 @@
+//! mirrorburn: mirror-descent training and implicit-bias diagnostics on the Burn stack.
+
+pub mod backend;
+pub mod bench;
+pub mod fsutil;
+pub mod model;
+pub mod optim;

@@ -1,0 +1,221 @@
+//! The layerwise mirror-descent optimizer: a Burn [`Optimizer`] built from a
+//! [`MirrorDescentConfig`], usable on any Burn module like Burn's own SGD.
+
+use burn::config::Config;
+use burn::module::{Module, ParamGroup};
+use burn::optim::{LearningRate, ModuleOptimizer, Optimizer};
+use burn::tensor::{Device, Tensor};
+use serde::{Deserialize, Serialize};
+
+use super::param_paths::{glob_to_regex, param_paths};
+use super::potential::{MirrorMap, Potential, StepForm, WidthScaling, fan_in};
+
+/// A per-layer potential: every parameter whose path matches `pattern` uses `potential`.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LayerPotential {
+    /// Glob over parameter paths such as `features.0.weight`; `*` matches any run of characters
+    /// (`features.0.*`, `classifier.*`).
+    pub pattern: String,
+    /// The potential for matching parameters, biases included.
+    pub potential: Potential,
+}
+
+/// Configuration of [`MirrorDescent`].
+///
+/// ```no_run
+/// use mirrorburn::optim::{MirrorDescentConfig, Potential};
+/// let optimizer = MirrorDescentConfig::new()
+///     .with_potential(Potential::Hyperbolic { lambda: 0.1 })
+///     .init()
+///     .expect("valid settings");
+/// ```
+#[derive(Config, Debug, PartialEq)]
+pub struct MirrorDescentConfig {
+    /// Potential of every weight tensor (rank >= 2) no layer pattern claims. Default: `gd`.
+    #[config(default = "Potential::Gd")]
+    pub potential: Potential,
+    /// Width rescaling of the inverse metric. Default: `fan_in`.
+    #[config(default = "WidthScaling::FanIn")]
+    pub width_scaling: WidthScaling,
+    /// Discretisation: `primal` (inverse metric) or `dual` (exact mirror step). Default: `primal`.
+    #[config(default = "StepForm::Primal")]
+    pub step: StepForm,
+    /// Per-layer potentials by parameter-path glob; when several match, the last wins. Bias
+    /// vectors not matched here use GD. Default: none.
+    #[config(default = "Vec::new()")]
+    pub layers: Vec<LayerPotential>,
+}
+
+/// A setting that [`MirrorDescentConfig`] rejects, naming the field.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum MirrorDescentError {
+    /// A numeric field is out of range or not finite.
+    #[error("invalid `{field}` = {value}: {requirement}")]
+    InvalidValue {
+        /// Path of the offending field, e.g. `potential.lambda` or `layers[1].potential.p`.
+        field: String,
+        /// The rejected value.
+        value: f64,
+        /// What the value must satisfy.
+        requirement: &'static str,
+    },
+    /// A layer pattern is empty or matches no parameter of the module.
+    #[error(
+        "`layers[{index}].pattern` = {pattern:?} matches no parameter; known parameters: {known}"
+    )]
+    UnmatchedPattern {
+        /// Index into `layers`.
+        index: usize,
+        /// The glob.
+        pattern: String,
+        /// The module's parameter paths, comma-separated.
+        known: String,
+    },
+}
+
+impl MirrorDescentConfig {
+    /// Checks every numeric setting: `lambda > 0`, `p >= 2`, all finite.
+    pub fn validate(&self) -> Result<(), MirrorDescentError> {
+        check_potential("potential", &self.potential)?;
+        for (index, layer) in self.layers.iter().enumerate() {
+            check_potential(&format!("layers[{index}].potential"), &layer.potential)?;
+        }
+        Ok(())
+    }
+
+    /// Validates the settings and builds the whole-module optimizer. Patterns are not checked
+    /// against a module here; use [`init_for`](Self::init_for) to also reject unmatched ones.
+    pub fn init(&self) -> Result<ModuleOptimizer, MirrorDescentError> {
+        self.validate()?;
+        let mut optimizer = ModuleOptimizer::from(MirrorDescent {
+            weights: self.potential,
+            biases: Potential::Gd,
+            scaling: self.width_scaling,
+            step: self.step,
+        });
+        for layer in &self.layers {
+            let group = ParamGroup::from_regex(glob_to_regex(&layer.pattern))
+                .expect("an escaped glob is a valid regex");
+            let per_layer = MirrorDescent {
+                weights: layer.potential,
+                biases: layer.potential,
+                scaling: self.width_scaling,
+                step: self.step,
+            };
+            optimizer = optimizer.with_group(group, per_layer, None);
+        }
+        Ok(optimizer)
+    }
+
+    /// Like [`init`](Self::init), and also rejects a layer pattern that matches no parameter of
+    /// `module`.
+    pub fn init_for<M: Module>(&self, module: &M) -> Result<ModuleOptimizer, MirrorDescentError> {
+        self.validate()?;
+        let paths = param_paths(module);
+        for (index, layer) in self.layers.iter().enumerate() {
+            let regex = regex::Regex::new(&glob_to_regex(&layer.pattern))
+                .expect("an escaped glob is a valid regex");
+            if layer.pattern.is_empty() || !paths.iter().any(|path| regex.is_match(path)) {
+                return Err(MirrorDescentError::UnmatchedPattern {
+                    index,
+                    pattern: layer.pattern.clone(),
+                    known: paths.join(", "),
+                });
+            }
+        }
+        self.init()
+    }
+
+    /// The potential a parameter with this path and rank is stepped with.
+    pub fn potential_for(&self, path: &str, rank: usize) -> Potential {
+        let claimed = self.layers.iter().rev().find(|layer| {
+            regex::Regex::new(&glob_to_regex(&layer.pattern))
+                .map(|regex| regex.is_match(path))
+                .unwrap_or(false)
+        });
+        match claimed {
+            Some(layer) => layer.potential,
+            None if rank == 1 => Potential::Gd,
+            None => self.potential,
+        }
+    }
+}
+
+fn check_potential(field: &str, potential: &Potential) -> Result<(), MirrorDescentError> {
+    let invalid = |name: &str, value: f64, requirement| MirrorDescentError::InvalidValue {
+        field: format!("{field}.{name}"),
+        value,
+        requirement,
+    };
+    let check_lambda = |lambda: f64| {
+        if lambda.is_finite() && lambda > 0.0 {
+            Ok(())
+        } else {
+            Err(invalid(
+                "lambda",
+                lambda,
+                "lambda must be a finite number > 0",
+            ))
+        }
+    };
+    match *potential {
+        Potential::Gd => Ok(()),
+        Potential::Hyperbolic { lambda } => check_lambda(lambda),
+        Potential::PHomogeneous { p, lambda } => {
+            if !(p.is_finite() && p >= 2.0) {
+                return Err(invalid("p", p, "p must be a finite number >= 2"));
+            }
+            check_lambda(lambda)
+        }
+    }
+}
+
+/// The per-tensor mirror-descent step (stateless). Weight tensors (rank >= 2) use `weights`,
+/// vectors use `biases`.
+#[derive(Clone, Debug)]
+pub struct MirrorDescent {
+    /// Potential for tensors of rank >= 2.
+    pub weights: Potential,
+    /// Potential for rank-1 tensors (biases).
+    pub biases: Potential,
+    /// Width rescaling.
+    pub scaling: WidthScaling,
+    /// Primal or dual step.
+    pub step: StepForm,
+}
+
+impl MirrorDescent {
+    /// The mirror map this optimizer applies to a tensor of the given shape.
+    pub fn map_for(&self, dims: &[usize]) -> MirrorMap {
+        let potential = if dims.len() <= 1 {
+            self.biases
+        } else {
+            self.weights
+        };
+        MirrorMap::new(potential, self.scaling, fan_in(dims))
+    }
+}
+
+impl Optimizer for MirrorDescent {
+    type State<const D: usize> = ();
+
+    fn step<const D: usize>(
+        &self,
+        lr: LearningRate,
+        tensor: Tensor<D>,
+        grad: Tensor<D>,
+        _state: Option<Self::State<D>>,
+    ) -> (Tensor<D>, Option<Self::State<D>>) {
+        let map = self.map_for(&tensor.dims());
+        let updated = match self.step {
+            StepForm::Primal => map.primal_step(tensor, grad, lr),
+            StepForm::Dual => map.dual_step(tensor, grad, lr),
+        };
+        (updated, None)
+    }
+
+    fn to_device<const D: usize>(state: Self::State<D>, _device: &Device) -> Self::State<D> {
+        state
+    }
+}

@@ -1,0 +1,306 @@
+//! Separable mirror potentials, their width rescaling, and the elementwise maps a mirror step
+//! needs (DESIGN §1).
+//!
+//! A [`Potential`] plus a [`WidthScaling`] and a tensor's fan-in resolve to a [`MirrorMap`]: a
+//! strictly convex, separable potential `R_w` whose gradient, inverse Hessian (the *inverse
+//! metric* `m`), convex conjugate at the gradient `Q(grad R_w(theta))` and gradient inverse are
+//! all available as tensor operations.
+
+use burn::tensor::Tensor;
+use serde::{Deserialize, Serialize};
+
+/// Newton iterations of the p-homogeneous gradient inverse. The start is an upper bound within a
+/// factor 1.5 of the root and Newton is monotone from there, so 12 iterations reach f32 (and
+/// near f64) precision for every `p <= 32`.
+const NEWTON_ITERATIONS: usize = 12;
+
+/// A separable mirror potential (paper Table 1).
+#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case", deny_unknown_fields)]
+pub enum Potential {
+    /// Euclidean potential `|theta|^2 / 2`: plain gradient descent.
+    Gd,
+    /// Hyperbolic entropy `theta asinh(theta / sqrt(lambda)) - sqrt(theta^2 + lambda)`; sparse bias.
+    Hyperbolic {
+        /// Smoothing `lambda > 0`; large lambda tends to GD.
+        lambda: f64,
+    },
+    /// Smoothed p-homogeneous potential `|theta|^p / p + lambda theta^2 / 2`; dense bias.
+    PHomogeneous {
+        /// Degree `p >= 2`.
+        p: f64,
+        /// Smoothing `lambda > 0`; large lambda tends to GD.
+        lambda: f64,
+    },
+}
+
+impl Potential {
+    /// Degree of asymptotic homogeneity `alpha` (2 for GD, 1 hyperbolic, p for p-homogeneous).
+    pub fn alpha(&self) -> f64 {
+        match *self {
+            Potential::Gd => 2.0,
+            Potential::Hyperbolic { .. } => 1.0,
+            Potential::PHomogeneous { p, .. } => p,
+        }
+    }
+
+    /// Short human-readable name, e.g. `hyperbolic(lambda=0.1)`.
+    pub fn label(&self) -> String {
+        match *self {
+            Potential::Gd => "gd".to_string(),
+            Potential::Hyperbolic { lambda } => format!("hyperbolic(lambda={lambda})"),
+            Potential::PHomogeneous { p, lambda } => format!("p{p}(lambda={lambda})"),
+        }
+    }
+}
+
+/// How a layer's fan-in enters the inverse metric.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum WidthScaling {
+    /// Rescale by the fan-in `w` (`u = sqrt(w) theta`), normalised so that the average step at
+    /// He initialisation matches GD (the VGG experiment, Appendix J.3).
+    FanIn,
+    /// The unnormalised Table 1 potentials (the student-teacher experiment).
+    None,
+}
+
+/// Which discretisation of the mirror flow a step uses.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum StepForm {
+    /// `theta - lr * m(theta) * grad`, with the inverse metric `m` (Appendix J.3).
+    Primal,
+    /// The exact mirror step `grad R(theta') = grad R(theta) - lr * grad`.
+    Dual,
+}
+
+/// Fan-in of a parameter from its shape in Burn's layouts: conv weights `[c_out, c_in/groups,
+/// k..]` give the product of all but the first dimension, linear weights `[d_in, d_out]` give
+/// `d_in`, and vectors (biases) give 1.
+pub fn fan_in(dims: &[usize]) -> usize {
+    match dims.len() {
+        0 | 1 => 1,
+        2 => dims[0],
+        _ => dims[1..].iter().product(),
+    }
+}
+
+/// A potential resolved for one tensor: the elementwise coefficients of `R_w`.
+///
+/// * `Euclidean`: `R'(t) = t`.
+/// * `Hyperbolic`: `R'(t) = c asinh(s t)`, so `m(t) = sqrt(t^2 + 1/s^2) / c`.
+/// * `PHomogeneous`: `R'(t) = a t + b |t|^(p-2) t`, so `m(t) = 1 / (a + b (p-1) |t|^(p-2))`.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum MirrorMap {
+    /// Gradient descent.
+    Euclidean,
+    /// Hyperbolic entropy with outer scale `c` and inner scale `s`.
+    Hyperbolic {
+        /// Outer scale of the gradient map.
+        c: f64,
+        /// Inner scale of the gradient map.
+        s: f64,
+    },
+    /// Smoothed p-homogeneous potential with linear coefficient `a` and power coefficient `b`.
+    PHomogeneous {
+        /// Degree.
+        p: f64,
+        /// Coefficient of the quadratic part.
+        a: f64,
+        /// Coefficient of the p-th power part.
+        b: f64,
+    },
+}
+
+impl MirrorMap {
+    /// Resolves `potential` for a tensor of fan-in `fan_in` under `scaling` (DESIGN §1 table).
+    pub fn new(potential: Potential, scaling: WidthScaling, fan_in: usize) -> Self {
+        let w = fan_in as f64;
+        match (potential, scaling) {
+            (Potential::Gd, _) => MirrorMap::Euclidean,
+            (Potential::Hyperbolic { lambda }, WidthScaling::FanIn) => MirrorMap::Hyperbolic {
+                c: (1.0 + lambda).sqrt() / w.sqrt(),
+                s: (w / lambda).sqrt(),
+            },
+            (Potential::Hyperbolic { lambda }, WidthScaling::None) => MirrorMap::Hyperbolic {
+                c: 1.0,
+                s: 1.0 / lambda.sqrt(),
+            },
+            (Potential::PHomogeneous { p, lambda }, WidthScaling::FanIn) => {
+                MirrorMap::PHomogeneous {
+                    p,
+                    a: 1.0,
+                    b: w.powf((p - 2.0) / 2.0) / ((p - 1.0) * lambda),
+                }
+            }
+            (Potential::PHomogeneous { p, lambda }, WidthScaling::None) => {
+                MirrorMap::PHomogeneous {
+                    p,
+                    a: lambda,
+                    b: 1.0,
+                }
+            }
+        }
+    }
+
+    /// The inverse metric `m(theta) = 1 / R''(theta)`, elementwise.
+    pub fn inverse_metric<const D: usize>(&self, theta: Tensor<D>) -> Tensor<D> {
+        match *self {
+            MirrorMap::Euclidean => theta.ones_like(),
+            MirrorMap::Hyperbolic { c, s } => theta
+                .square()
+                .add_scalar(1.0 / (s * s))
+                .sqrt()
+                .div_scalar(c),
+            MirrorMap::PHomogeneous { p, a, b } => abs_pow(theta, p - 2.0)
+                .mul_scalar(b * (p - 1.0))
+                .add_scalar(a)
+                .recip(),
+        }
+    }
+
+    /// One primal (inverse-metric) step `theta - lr * m(theta) * grad`.
+    pub fn primal_step<const D: usize>(
+        &self,
+        theta: Tensor<D>,
+        grad: Tensor<D>,
+        lr: f64,
+    ) -> Tensor<D> {
+        match *self {
+            // Same ops as Burn's SGD, so the two agree bit for bit.
+            MirrorMap::Euclidean => theta - grad.mul_scalar(lr),
+            MirrorMap::Hyperbolic { c, s } => {
+                let metric = theta.clone().square().add_scalar(1.0 / (s * s)).sqrt();
+                theta - metric.mul(grad).mul_scalar(lr / c)
+            }
+            MirrorMap::PHomogeneous { p, a, b } => {
+                let metric_inv = abs_pow(theta.clone(), p - 2.0)
+                    .mul_scalar(b * (p - 1.0))
+                    .add_scalar(a);
+                theta - grad.div(metric_inv).mul_scalar(lr)
+            }
+        }
+    }
+
+    /// One exact mirror step: the `theta'` with `R'(theta') = R'(theta) - lr * grad`. Closed form
+    /// for the hyperbolic entropy, a safeguarded Newton solve for p-homogeneous potentials.
+    /// Where the exact step is not representable (a non-finite result), the primal step is used.
+    pub fn dual_step<const D: usize>(
+        &self,
+        theta: Tensor<D>,
+        grad: Tensor<D>,
+        lr: f64,
+    ) -> Tensor<D> {
+        match *self {
+            MirrorMap::Euclidean => self.primal_step(theta, grad, lr),
+            MirrorMap::Hyperbolic { c, s } => theta
+                .mul_scalar(s)
+                .asinh()
+                .sub(grad.mul_scalar(lr / c))
+                .sinh()
+                .div_scalar(s),
+            MirrorMap::PHomogeneous { .. } => {
+                let target = self.gradient(theta.clone()) - grad.clone().mul_scalar(lr);
+                let exact = self.gradient_inverse(target);
+                let bad = exact.clone().is_finite().bool_not();
+                exact.mask_where(bad, self.primal_step(theta, grad, lr))
+            }
+        }
+    }
+
+    /// The mirror map `R'(theta)`, elementwise.
+    pub fn gradient<const D: usize>(&self, theta: Tensor<D>) -> Tensor<D> {
+        match *self {
+            MirrorMap::Euclidean => theta,
+            MirrorMap::Hyperbolic { c, s } => theta.mul_scalar(s).asinh().mul_scalar(c),
+            MirrorMap::PHomogeneous { p, a, b } => {
+                let power = abs_pow(theta.clone(), p - 2.0)
+                    .mul(theta.clone())
+                    .mul_scalar(b);
+                theta.mul_scalar(a) + power
+            }
+        }
+    }
+
+    /// The inverse of [`gradient`](Self::gradient): the `theta` with `R'(theta) = target`.
+    ///
+    /// For p-homogeneous maps this solves `a y + b y^(p-1) = |target|` for `y = |theta|` by
+    /// Newton's method started at the upper bound `min(|T|/a, (|T|/b)^(1/(p-1)))`. The function is
+    /// convex and increasing in `y`, so the iterates decrease monotonically to the root and never
+    /// overshoot below zero.
+    pub fn gradient_inverse<const D: usize>(&self, target: Tensor<D>) -> Tensor<D> {
+        match *self {
+            MirrorMap::Euclidean => target,
+            MirrorMap::Hyperbolic { c, s } => target.div_scalar(c).sinh().div_scalar(s),
+            MirrorMap::PHomogeneous { p, a, b } => {
+                let sign = target.clone().sign();
+                let size = target.abs();
+                let mut y = size
+                    .clone()
+                    .div_scalar(a)
+                    .min_pair(size.clone().div_scalar(b).powf_scalar(1.0 / (p - 1.0)));
+                if p == 2.0 {
+                    return size.div_scalar(a + b).mul(sign);
+                }
+                for _ in 0..NEWTON_ITERATIONS {
+                    let y_pow = abs_pow(y.clone(), p - 2.0);
+                    let value = y_pow.clone().mul(y.clone()).mul_scalar(b)
+                        + y.clone().mul_scalar(a)
+                        - size.clone();
+                    let slope = y_pow.mul_scalar(b * (p - 1.0)).add_scalar(a);
+                    y = (y - value.div(slope)).clamp_min(0.0);
+                }
+                y.mul(sign)
+            }
+        }
+    }
+
+    /// The potential `R(theta)` itself, elementwise (up to an additive constant).
+    pub fn potential<const D: usize>(&self, theta: Tensor<D>) -> Tensor<D> {
+        match *self {
+            MirrorMap::Euclidean => theta.square().mul_scalar(0.5),
+            MirrorMap::Hyperbolic { c, s } => {
+                let root = theta.clone().square().add_scalar(1.0 / (s * s)).sqrt();
+                let arc = theta.clone().mul_scalar(s).asinh();
+                (theta.mul(arc) - root).mul_scalar(c)
+            }
+            MirrorMap::PHomogeneous { p, a, b } => {
+                let power = abs_pow(theta.clone(), p).mul_scalar(b / p);
+                theta.square().mul_scalar(a / 2.0) + power
+            }
+        }
+    }
+
+    /// The conjugate at the gradient, `Q(R'(theta)) = <theta, R'(theta)> - R(theta)`, elementwise,
+    /// in closed form (Table 1 with the width factors): `t^2/2` for GD, `c sqrt(t^2 + 1/s^2)` for the
+    /// hyperbolic entropy and `a t^2/2 + b (1 - 1/p) |t|^p` for p-homogeneous potentials.
+    pub fn conjugate_at_gradient<const D: usize>(&self, theta: Tensor<D>) -> Tensor<D> {
+        match *self {
+            MirrorMap::Euclidean => theta.square().mul_scalar(0.5),
+            MirrorMap::Hyperbolic { c, s } => theta
+                .square()
+                .add_scalar(1.0 / (s * s))
+                .sqrt()
+                .mul_scalar(c),
+            MirrorMap::PHomogeneous { p, a, b } => {
+                let power = abs_pow(theta.clone(), p).mul_scalar(b * (1.0 - 1.0 / p));
+                theta.square().mul_scalar(a / 2.0) + power
+            }
+        }
+    }
+}
+
+/// `|x|^e` for `e >= 0`, using an integer power of `x^2` when `e` is an even integer (cheaper and
+/// exact), and `0^0 = 1`.
+fn abs_pow<const D: usize>(x: Tensor<D>, e: f64) -> Tensor<D> {
+    if e == 0.0 {
+        x.ones_like()
+    } else if e == 2.0 {
+        x.square()
+    } else if e.fract() == 0.0 && (e as i64) % 2 == 0 {
+        x.square().powi_scalar((e / 2.0) as i64)
+    } else {
+        x.abs().powf_scalar(e)
+    }
+}

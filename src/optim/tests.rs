@@ -1,0 +1,604 @@
+//! Tests of the mirror-descent optimizer against DESIGN §1, on fresh random inputs each run
+//! (the seed is printed in every failure message).
+
+use burn::module::{Module, ModuleVisitor, Param};
+use burn::optim::{GradientsParams, Optimizer, SgdConfig};
+use burn::tensor::{DType, Device, Distribution, Tensor, TensorData};
+
+use super::*;
+use crate::bench::random_gradients;
+use crate::model::{BiasFreeMlp, Vgg};
+
+const POTENTIALS: [Potential; 5] = [
+    Potential::Gd,
+    Potential::Hyperbolic { lambda: 0.1 },
+    Potential::Hyperbolic { lambda: 1e-5 },
+    Potential::PHomogeneous {
+        p: 3.0,
+        lambda: 1.0,
+    },
+    Potential::PHomogeneous {
+        p: 10.0,
+        lambda: 0.01,
+    },
+];
+
+/// A fresh seed for this run, applied to the flex device.
+fn seeded_device() -> (Device, u64) {
+    let seed = rand::random::<u64>();
+    let device = Device::flex();
+    device.seed(seed);
+    (device, seed)
+}
+
+fn host<const D: usize>(tensor: Tensor<D>) -> Vec<f64> {
+    tensor
+        .into_data()
+        .convert::<f64>()
+        .try_to_vec::<f64>()
+        .unwrap()
+}
+
+fn f32_tensor<const D: usize>(values: &[f64], shape: [usize; D], device: &Device) -> Tensor<D> {
+    let data: Vec<f32> = values.iter().map(|&v| v as f32).collect();
+    Tensor::from_data(TensorData::new(data, shape), device)
+}
+
+fn f64_tensor<const D: usize>(values: Vec<f64>, shape: [usize; D], device: &Device) -> Tensor<D> {
+    Tensor::from_data(TensorData::new(values, shape), (device, DType::F64))
+}
+
+/// The inverse metric of DESIGN §1, written out independently of `MirrorMap`.
+fn design_inverse_metric(potential: Potential, scaling: WidthScaling, w: f64, t: f64) -> f64 {
+    match (potential, scaling) {
+        (Potential::Gd, _) => 1.0,
+        (Potential::Hyperbolic { lambda }, WidthScaling::FanIn) => {
+            let u = w.sqrt() * t;
+            (u * u + lambda).sqrt() / (1.0 + lambda).sqrt()
+        }
+        (Potential::Hyperbolic { lambda }, WidthScaling::None) => (t * t + lambda).sqrt(),
+        (Potential::PHomogeneous { p, lambda }, WidthScaling::FanIn) => {
+            let u = w.sqrt() * t;
+            lambda / (u.abs().powf(p - 2.0) + lambda)
+        }
+        (Potential::PHomogeneous { p, lambda }, WidthScaling::None) => {
+            1.0 / ((p - 1.0) * t.abs().powf(p - 2.0) + lambda)
+        }
+    }
+}
+
+fn assert_close(got: &[f64], want: &[f64], rel: f64, abs: f64, what: &str) {
+    assert_eq!(got.len(), want.len());
+    for (i, (g, w)) in got.iter().zip(want).enumerate() {
+        assert!(
+            (g - w).abs() <= abs + rel * w.abs(),
+            "{what}: element {i}: got {g}, want {w}"
+        );
+    }
+}
+
+#[test]
+fn one_step_matches_the_design_closed_form() {
+    let (device, seed) = seeded_device();
+    let shapes: [Vec<usize>; 2] = [vec![8, 6, 3, 3], vec![40, 10]];
+    for shape in shapes {
+        let w = fan_in(&shape) as f64;
+        let n: usize = shape.iter().product();
+        let std = (2.0 / w).sqrt();
+        let theta: Tensor<2> = Tensor::random([n, 1], Distribution::Normal(0.0, std), &device);
+        let grad: Tensor<2> = Tensor::random([n, 1], Distribution::Normal(0.0, 1.0), &device);
+        let (t, g) = (host(theta.clone()), host(grad.clone()));
+        for scaling in [WidthScaling::FanIn, WidthScaling::None] {
+            for potential in POTENTIALS {
+                let optimizer = MirrorDescent {
+                    weights: potential,
+                    biases: potential,
+                    scaling,
+                    step: StepForm::Primal,
+                };
+                let lr = 0.05;
+                let want: Vec<f64> = (0..n)
+                    .map(|i| t[i] - lr * design_inverse_metric(potential, scaling, w, t[i]) * g[i])
+                    .collect();
+                // Step the tensor in its real shape, so the optimizer computes the fan-in itself.
+                let (got, _) = match shape.len() {
+                    4 => {
+                        let dims = [shape[0], shape[1], shape[2], shape[3]];
+                        let (a, b) = (theta.clone().reshape(dims), grad.clone().reshape(dims));
+                        let (out, s) = optimizer.step(lr, a, b, None);
+                        (host(out), s)
+                    }
+                    _ => {
+                        let dims = [shape[0], shape[1]];
+                        let (a, b) = (theta.clone().reshape(dims), grad.clone().reshape(dims));
+                        let (out, s) = optimizer.step(lr, a, b, None);
+                        (host(out), s)
+                    }
+                };
+                // f32 arithmetic: 1e-5 relative plus 1e-6 absolute.
+                assert_close(
+                    &got,
+                    &want,
+                    1e-5,
+                    1e-6,
+                    &format!("seed {seed} {potential:?} {scaling:?} {shape:?}"),
+                );
+            }
+        }
+    }
+}
+
+#[test]
+fn gd_equals_burn_sgd_bit_for_bit() {
+    let (device, seed) = seeded_device();
+    let model = Vgg::new(16, &device.clone().autodiff());
+    let grads = random_gradients(&model, 0.1);
+    let mut copies = GradientsParams::new();
+    copy_gradients(&model, &grads, &mut copies);
+
+    let mut sgd = SgdConfig::new().init();
+    let mut gd = MirrorDescentConfig::new().init().unwrap();
+    let by_sgd = sgd.step(0.1, model.clone(), grads);
+    let by_gd = gd.step(0.1, model, copies);
+    let (a, b) = (flat_params(&by_sgd), flat_params(&by_gd));
+    assert_eq!(a, b, "seed {seed}: GD must equal SGD exactly");
+}
+
+fn copy_gradients<M: Module>(module: &M, from: &GradientsParams, to: &mut GradientsParams) {
+    struct Copy<'a> {
+        from: &'a GradientsParams,
+        to: &'a mut GradientsParams,
+    }
+    impl ModuleVisitor for Copy<'_> {
+        fn visit_float<const D: usize>(&mut self, param: &Param<Tensor<D>>) {
+            let grad: Tensor<D> = self.from.get(param.id).unwrap();
+            self.to.register(param.id, grad);
+        }
+    }
+    module.visit(&mut Copy { from, to });
+}
+
+/// Every float parameter, flattened in visiting order, with its path.
+fn named_params<M: Module>(module: &M) -> Vec<(String, Vec<f64>)> {
+    struct Collect {
+        stack: Vec<String>,
+        out: Vec<(String, Vec<f64>)>,
+    }
+    impl ModuleVisitor for Collect {
+        fn enter_module(&mut self, name: &str, _: &str) {
+            self.stack.push(name.to_string());
+        }
+        fn exit_module(&mut self, _: &str, _: &str) {
+            self.stack.pop();
+        }
+        fn visit_float<const D: usize>(&mut self, param: &Param<Tensor<D>>) {
+            self.out.push((self.stack.join("."), host(param.val())));
+        }
+    }
+    let mut collect = Collect {
+        stack: vec![],
+        out: vec![],
+    };
+    module.visit(&mut collect);
+    collect.out
+}
+
+fn flat_params<M: Module>(module: &M) -> Vec<f64> {
+    named_params(module)
+        .into_iter()
+        .flat_map(|(_, v)| v)
+        .collect()
+}
+
+#[test]
+fn dual_and_primal_agree_to_second_order() {
+    let (device, seed) = seeded_device();
+    let n = 2000;
+    let w = 64.0;
+    let theta: Vec<f64> = host(Tensor::<1>::random(
+        [n],
+        Distribution::Normal(0.0, 0.2),
+        &device,
+    ));
+    let grad: Vec<f64> = host(Tensor::<1>::random(
+        [n],
+        Distribution::Normal(0.0, 1.0),
+        &device,
+    ));
+    for scaling in [WidthScaling::FanIn, WidthScaling::None] {
+        for potential in POTENTIALS.into_iter().skip(1) {
+            let map = MirrorMap::new(potential, scaling, w as usize);
+            // In f64, so that the gap is far above rounding at every lr.
+            let gap = |lr: f64| {
+                let t = f64_tensor(theta.clone(), [n], &device);
+                let g = f64_tensor(grad.clone(), [n], &device);
+                let primal = map.primal_step(t.clone(), g.clone(), lr);
+                let dual = map.dual_step(t, g, lr);
+                host((primal - dual).abs().max())[0]
+            };
+            let lr = 1e-3 / metric_scale(potential, scaling);
+            let (g1, g2, g3) = (gap(lr), gap(lr / 2.0), gap(lr / 4.0));
+            for (big, small) in [(g1, g2), (g2, g3)] {
+                let ratio = big / small;
+                assert!(
+                    (3.5..=4.5).contains(&ratio),
+                    "seed {seed} {potential:?} {scaling:?}: halving lr changed the gap {big:e} -> {small:e} (ratio {ratio})"
+                );
+            }
+        }
+    }
+}
+
+#[test]
+fn hyperbolic_dual_step_matches_its_closed_form() {
+    let (device, seed) = seeded_device();
+    let shape = [32, 10];
+    let w = 32.0f64;
+    let theta: Tensor<2> = Tensor::random(shape, Distribution::Normal(0.0, 0.3), &device);
+    let grad: Tensor<2> = Tensor::random(shape, Distribution::Normal(0.0, 1.0), &device);
+    let (t, g) = (host(theta.clone()), host(grad.clone()));
+    for lambda in [1e-5, 0.01, 1.0] {
+        let lr = 0.1;
+        let optimizer = MirrorDescent {
+            weights: Potential::Hyperbolic { lambda },
+            biases: Potential::Gd,
+            scaling: WidthScaling::FanIn,
+            step: StepForm::Dual,
+        };
+        let (out, _) = optimizer.step(lr, theta.clone(), grad.clone(), None);
+        let want: Vec<f64> = t
+            .iter()
+            .zip(&g)
+            .map(|(&t, &g)| {
+                let u = w.sqrt() * t;
+                let inner = (u / lambda.sqrt()).asinh() - lr * w.sqrt() * g / (1.0 + lambda).sqrt();
+                (lambda / w).sqrt() * inner.sinh()
+            })
+            .collect();
+        // f32 asinh/sinh: 1e-4 relative (sinh amplifies the rounding of its argument) + 1e-6.
+        assert_close(
+            &host(out),
+            &want,
+            1e-4,
+            1e-6,
+            &format!("seed {seed} lambda {lambda}"),
+        );
+    }
+}
+
+/// `R'(t) = a t + b |t|^(p-2) t` in f64.
+fn p_gradient(map: MirrorMap, t: f64) -> f64 {
+    match map {
+        MirrorMap::PHomogeneous { p, a, b } => a * t + b * t.abs().powf(p - 2.0) * t,
+        _ => unreachable!(),
+    }
+}
+
+#[test]
+fn newton_solve_inverts_the_p_homogeneous_gradient() {
+    let (device, seed) = seeded_device();
+    let mut targets: Vec<f64> = host(Tensor::<1>::random(
+        [500],
+        Distribution::Normal(0.0, 1.0),
+        &device,
+    ));
+    let spread: Vec<f64> = host(Tensor::<1>::random(
+        [500],
+        Distribution::Uniform(-30.0, 30.0),
+        &device,
+    ));
+    targets.extend(spread.iter().map(|e| 10f64.powf(*e)));
+    targets.extend(spread.iter().map(|e| -(10f64.powf(*e / 2.0))));
+    targets.extend([0.0, 1e-38, -1e-30, 1e30, -3e37]);
+    for (p, lambda) in [
+        (2.0, 0.5),
+        (3.0, 1.0),
+        (2.5, 0.1),
+        (10.0, 1e-5),
+        (10.0, 1.0),
+    ] {
+        for scaling in [WidthScaling::FanIn, WidthScaling::None] {
+            let map = MirrorMap::new(Potential::PHomogeneous { p, lambda }, scaling, 4608);
+            let n = targets.len();
+            let solved = host(map.gradient_inverse(f32_tensor(&targets, [n], &device)));
+            for (&target, &theta) in targets.iter().zip(&solved) {
+                let target = target as f32 as f64;
+                assert!(
+                    theta.is_finite(),
+                    "seed {seed} p {p}: non-finite solve of {target}"
+                );
+                let residual = (p_gradient(map, theta) - target).abs();
+                assert!(
+                    residual <= 1e-5 * target.abs(),
+                    "seed {seed} p {p} lambda {lambda} {scaling:?}: R'({theta}) misses {target} by {residual}"
+                );
+            }
+        }
+    }
+}
+
+#[test]
+fn dual_step_never_yields_non_finite_values() {
+    let (device, seed) = seeded_device();
+    let weights = [0.0, 1e-30, -1e-12, 1e-3, 0.5, -3.0, 1e6, -1e20, 3e38];
+    let grads = [0.0, 1.0, -1e4, 1e8, -1e12];
+    let (mut t, mut g) = (vec![], vec![]);
+    for &a in &weights {
+        for &b in &grads {
+            t.push(a);
+            g.push(b);
+        }
+    }
+    let n = t.len();
+    for potential in POTENTIALS {
+        for scaling in [WidthScaling::FanIn, WidthScaling::None] {
+            let map = MirrorMap::new(potential, scaling, 4608);
+            let theta = f32_tensor(&t, [n], &device);
+            let grad = f32_tensor(&g, [n], &device);
+            if let Potential::PHomogeneous { .. } = potential {
+                let out = host(map.dual_step(theta, grad, 0.1));
+                assert!(
+                    out.iter().all(|v| v.is_finite()),
+                    "seed {seed} {potential:?} {scaling:?}: {out:?}"
+                );
+            }
+        }
+    }
+}
+
+/// The largest inverse metric a potential can have near the origin: the unnormalised
+/// p-homogeneous map reaches `1 / lambda`, every other map stays O(1). Step sizes and flow times
+/// are divided by it so every potential is tested in the same (asymptotic) regime.
+fn metric_scale(potential: Potential, scaling: WidthScaling) -> f64 {
+    match (potential, scaling) {
+        (Potential::PHomogeneous { lambda, .. }, WidthScaling::None) => 1.0 / lambda.min(1.0),
+        _ => 1.0,
+    }
+}
+
+/// Full-batch exponential-loss training of a tiny bias-free 2-layer ReLU net in f64 for flow
+/// time `time`; returns how far `Q_1 - Q_2` drifted from its initial value.
+fn balance_drift(potential: Potential, scaling: WidthScaling, lr: f64, seed: u64) -> f64 {
+    let device = Device::flex().autodiff();
+    let (n, d, h) = (32, 3, 12);
+    let mut rng = <rand::rngs::StdRng as rand::SeedableRng>::seed_from_u64(seed);
+    let mut normal = |count: usize, std: f64| -> Vec<f64> {
+        use rand::RngExt;
+        (0..count)
+            .map(|_| {
+                let (u, v): (f64, f64) = (rng.random(), rng.random());
+                std * (-2.0 * (1.0 - u).ln()).sqrt() * (std::f64::consts::TAU * v).cos()
+            })
+            .collect()
+    };
+    let inputs = f64_tensor(normal(n * d, 1.0), [n, d], &device);
+    let labels = f64_tensor(
+        normal(n, 1.0).into_iter().map(|v| v.signum()).collect(),
+        [n],
+        &device,
+    );
+    let mut model = BiasFreeMlp::from_weights(vec![
+        f64_tensor(normal(d * h, 0.5), [d, h], &device),
+        f64_tensor(normal(h, 0.5), [h, 1], &device),
+    ]);
+    let config = MirrorDescentConfig::new()
+        .with_potential(potential)
+        .with_width_scaling(scaling);
+    let mut optimizer = config.init().unwrap();
+    let balance = |model: &BiasFreeMlp| -> f64 {
+        let q: Vec<f64> = model
+            .layers
+            .iter()
+            .map(|w| {
+                let w = w.val();
+                let map = MirrorMap::new(potential, scaling, fan_in(&w.dims()));
+                host(map.conjugate_at_gradient(w).sum())[0]
+            })
+            .collect();
+        q[0] - q[1]
+    };
+    let start = balance(&model);
+    let time = 0.5 / metric_scale(potential, scaling);
+    let steps = (time / lr).round() as usize;
+    for _ in 0..steps {
+        let margins = model.forward(inputs.clone()) * labels.clone();
+        let loss = margins.neg().exp().mean();
+        let grads = GradientsParams::from_grads(loss.backward(), &model);
+        model = optimizer.step(lr, model, grads);
+    }
+    (balance(&model) - start).abs()
+}
+
+#[test]
+fn balance_drift_is_first_order_in_lr() {
+    let seed = rand::random::<u64>();
+    for potential in POTENTIALS {
+        for scaling in [WidthScaling::FanIn, WidthScaling::None] {
+            let lr = 1e-3 / metric_scale(potential, scaling);
+            let coarse = balance_drift(potential, scaling, lr, seed);
+            let fine = balance_drift(potential, scaling, lr / 10.0, seed);
+            let ratio = coarse / fine;
+            assert!(
+                (6.0..=16.0).contains(&ratio),
+                "seed {seed} {potential:?} {scaling:?}: drift {coarse:e} at lr {lr:e} vs {fine:e} at lr/10 (ratio {ratio})"
+            );
+        }
+    }
+}
+
+#[test]
+fn layer_patterns_give_each_tensor_its_potential() {
+    let (device, seed) = seeded_device();
+    let model = Vgg::new(16, &device.clone().autodiff());
+    let before = named_params(&model);
+    let grads = random_gradients(&model, 0.5);
+    let mut copy = GradientsParams::new();
+    copy_gradients(&model, &grads, &mut copy);
+    let grad_values = named_grads(&model, &copy);
+
+    let hyperbolic = Potential::Hyperbolic { lambda: 0.01 };
+    let p10 = Potential::PHomogeneous {
+        p: 10.0,
+        lambda: 0.1,
+    };
+    let p3 = Potential::PHomogeneous {
+        p: 3.0,
+        lambda: 1.0,
+    };
+    let config = MirrorDescentConfig::new()
+        .with_potential(hyperbolic)
+        .with_layers(vec![
+            LayerPotential {
+                pattern: "features.0.*".into(),
+                potential: p10,
+            },
+            LayerPotential {
+                pattern: "features.1*".into(),
+                potential: p3,
+            },
+            LayerPotential {
+                pattern: "features.12.weight".into(),
+                potential: Potential::Gd,
+            },
+        ]);
+    let mut optimizer = config.init_for(&model).unwrap();
+    let after = named_params(&optimizer.step(0.1, model, grads));
+
+    let intended = |path: &str| match path {
+        "features.0.weight" | "features.0.bias" => p10,
+        "features.1.weight" | "features.10.weight" | "features.11.weight" => p3,
+        "features.12.weight" => Potential::Gd,
+        _ => hyperbolic,
+    };
+    for (((path, old), (_, new)), (shape, grad)) in before.iter().zip(&after).zip(&grad_values) {
+        let potential = intended(path);
+        assert_eq!(config.potential_for(path, shape.len()), potential, "{path}");
+        let map = MirrorMap::new(potential, WidthScaling::FanIn, fan_in(shape));
+        let n = old.len();
+        let want = host(map.primal_step(
+            f32_tensor(old, [n], &device),
+            f32_tensor(grad, [n], &device),
+            0.1,
+        ));
+        assert_close(new, &want, 1e-6, 1e-7, &format!("seed {seed} {path}"));
+    }
+}
+
+/// Each parameter's shape and gradient, in visiting order.
+fn named_grads<M: Module>(module: &M, grads: &GradientsParams) -> Vec<(Vec<usize>, Vec<f64>)> {
+    struct Collect<'a> {
+        grads: &'a GradientsParams,
+        out: Vec<(Vec<usize>, Vec<f64>)>,
+    }
+    impl ModuleVisitor for Collect<'_> {
+        fn visit_float<const D: usize>(&mut self, param: &Param<Tensor<D>>) {
+            let grad: Tensor<D> = self.grads.get(param.id).unwrap();
+            self.out.push((param.val().dims().to_vec(), host(grad)));
+        }
+    }
+    let mut collect = Collect { grads, out: vec![] };
+    module.visit(&mut collect);
+    collect.out
+}
+
+#[test]
+fn invalid_settings_are_rejected_naming_the_field() {
+    let bad_potentials = [
+        (Potential::Hyperbolic { lambda: 0.0 }, "lambda"),
+        (Potential::Hyperbolic { lambda: -1.0 }, "lambda"),
+        (Potential::Hyperbolic { lambda: f64::NAN }, "lambda"),
+        (
+            Potential::PHomogeneous {
+                p: 1.5,
+                lambda: 1.0,
+            },
+            "p",
+        ),
+        (
+            Potential::PHomogeneous {
+                p: f64::INFINITY,
+                lambda: 1.0,
+            },
+            "p",
+        ),
+        (
+            Potential::PHomogeneous {
+                p: 3.0,
+                lambda: f64::INFINITY,
+            },
+            "lambda",
+        ),
+        (
+            Potential::PHomogeneous {
+                p: 3.0,
+                lambda: -0.5,
+            },
+            "lambda",
+        ),
+    ];
+    for (potential, field) in bad_potentials {
+        let error = MirrorDescentConfig::new()
+            .with_potential(potential)
+            .init()
+            .err()
+            .expect("rejected")
+            .to_string();
+        assert!(
+            error.starts_with(&format!("invalid `potential.{field}`")),
+            "{error}"
+        );
+        let layered = MirrorDescentConfig::new()
+            .with_layers(vec![LayerPotential {
+                pattern: "*".into(),
+                potential,
+            }])
+            .init()
+            .err()
+            .expect("rejected")
+            .to_string();
+        let want = format!("invalid `layers[0].potential.{field}`");
+        assert!(layered.starts_with(&want), "{layered}");
+    }
+    let model = Vgg::new(32, &Device::flex());
+    for pattern in ["features.99.*", "", "classifier.bias"] {
+        let error = MirrorDescentConfig::new()
+            .with_layers(vec![
+                LayerPotential {
+                    pattern: "features.*".into(),
+                    potential: Potential::Gd,
+                },
+                LayerPotential {
+                    pattern: pattern.into(),
+                    potential: Potential::Gd,
+                },
+            ])
+            .init_for(&model)
+            .err()
+            .expect("rejected")
+            .to_string();
+        assert!(error.contains("`layers[1].pattern`"), "{error}");
+        assert!(
+            error.contains("features.0.weight"),
+            "lists known parameters: {error}"
+        );
+    }
+}
+
+#[test]
+fn optimizer_record_round_trips_and_the_next_step_is_unchanged() {
+    let (device, _) = seeded_device();
+    let device = device.autodiff();
+    let config = MirrorDescentConfig::new().with_potential(Potential::Hyperbolic { lambda: 0.1 });
+    let mut first = config.init().unwrap();
+    let model = Vgg::new(32, &device);
+    let grads = random_gradients(&model, 0.1);
+    let model = first.step(0.1, model, grads);
+    let bytes = first.into_bytes().unwrap();
+    let mut restored = config.init().unwrap().from_bytes(bytes).unwrap();
+    let grads = random_gradients(&model, 0.1);
+    let mut copy = GradientsParams::new();
+    copy_gradients(&model, &grads, &mut copy);
+    let a = flat_params(&first.step(0.1, model.clone(), grads));
+    let b = flat_params(&restored.step(0.1, model, copy));
+    assert_eq!(a, b);
+}
