@@ -2,6 +2,7 @@
 
 pub mod backend;
 pub mod bench;
+pub mod data;
 pub mod fsutil;
 pub mod model;
 pub mod optim;
