@@ -6,3 +6,4 @@ pub mod data;
 pub mod fsutil;
 pub mod model;
 pub mod optim;
+pub mod train;

@@ -6,6 +6,7 @@ use anyhow::{Context, Result};
 use burn::module::Module;
 use clap::{Parser, Subcommand};
 use mirrorburn::backend::Backend;
+use mirrorburn::train::{TrainConfig, TrainOptions, train};
 use mirrorburn::{bench, fsutil, model::Vgg};
 
 #[derive(Parser)]
@@ -21,6 +22,27 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
+    /// Train a bias-free VGG-16 on CIFAR-10 with mirror descent, writing a run directory.
+    Train {
+        /// Experiment config (TOML), e.g. configs/quick-hyperbolic.toml.
+        #[arg(long)]
+        config: PathBuf,
+        /// Compute backend.
+        #[arg(long, value_enum, default_value = "flex")]
+        backend: Backend,
+        /// Override a config key, e.g. --set lr=0.05 --set model.width_divisor=4 (repeatable).
+        #[arg(long = "set", value_name = "KEY=VALUE")]
+        overrides: Vec<String>,
+        /// Run directory [default: artifacts/runs/<name>].
+        #[arg(long)]
+        out: Option<PathBuf>,
+        /// Continue the run in --out from its last checkpoint.
+        #[arg(long)]
+        resume: bool,
+        /// CIFAR-10 directory [default: $MIRRORBURN_DATA, else data/].
+        #[arg(long)]
+        data_dir: Option<PathBuf>,
+    },
     /// Time one optimizer step over the VGG-16 parameter set (SGD vs the mirror maps).
     Bench {
         /// Compute backend.
@@ -47,6 +69,34 @@ fn main() {
 
 fn run(cli: Cli) -> Result<()> {
     match cli.command {
+        Command::Train {
+            config,
+            backend,
+            overrides,
+            out,
+            resume,
+            data_dir,
+        } => {
+            let config = TrainConfig::load(&config, &overrides)?;
+            let out = out.unwrap_or_else(|| PathBuf::from("artifacts/runs").join(&config.name));
+            let options = TrainOptions {
+                config,
+                backend,
+                out: out.clone(),
+                resume,
+                data_dir,
+            };
+            let summary = train(&options)?;
+            println!(
+                "{}: completed {} epochs, best val acc {:.2}% (epoch {}), results in {}",
+                summary.name,
+                summary.epochs_completed,
+                100.0 * summary.best_val_acc.unwrap_or(0.0),
+                summary.best_epoch.unwrap_or(0),
+                out.display()
+            );
+            Ok(())
+        }
         Command::Bench {
             backend,
             width_divisor,
