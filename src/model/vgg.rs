@@ -79,7 +79,14 @@ impl Vgg {
             }
         }
         if let Some(bias) = features[0].bias.take() {
-            features[0].bias = Some(bias.map(|b| b.zeros_like()));
+            features[0].bias = Some(bias.map(|b| {
+                let zeros = b.zeros_like();
+                if b.is_require_grad() {
+                    zeros.require_grad()
+                } else {
+                    zeros
+                }
+            }));
         }
         let classifier = LinearConfig::new(in_channels, NUM_CLASSES)
             .with_bias(false)
@@ -130,6 +137,20 @@ mod tests {
         assert_eq!(paths.len(), 15, "13 conv weights + 1 bias + classifier");
         // sum of c_in * c_out * 9 over the 13 convs, + 512 * 10, + the 64-entry first bias.
         assert_eq!(model.num_params(), 14_715_648);
+    }
+
+    #[test]
+    fn every_parameter_gets_a_gradient() {
+        let device = Device::flex().autodiff();
+        let model = Vgg::new(16, &device);
+        let images = Tensor::<4>::ones([2, 3, 32, 32], &device);
+        let grads = model.forward(images).sum().backward();
+        let grads = burn::optim::GradientsParams::from_grads(grads, &model);
+        assert_eq!(
+            grads.len(),
+            param_paths(&model).len(),
+            "the first bias trains too"
+        );
     }
 
     #[test]

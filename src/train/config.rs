@@ -185,7 +185,9 @@ pub enum ConfigError {
         message: String,
     },
     /// A key the config does not have.
-    #[error("config {origin}: unknown key `{key}` (check its spelling against the README's config reference)")]
+    #[error(
+        "config {origin}: unknown key `{key}` (check its spelling against the README's config reference)"
+    )]
     UnknownKey {
         /// File or override.
         origin: String,
@@ -226,11 +228,10 @@ impl TrainConfig {
             apply_override(&mut table, assignment)?;
         }
         let mut unknown = Vec::new();
-        let config: TrainConfig =
-            serde_ignored::deserialize(toml::Value::Table(table), |key| {
-                unknown.push(key.to_string())
-            })
-            .map_err(|e| parse_error(origin, e.to_string()))?;
+        let config: TrainConfig = serde_ignored::deserialize(toml::Value::Table(table), |key| {
+            unknown.push(key.to_string())
+        })
+        .map_err(|e| parse_error(origin, e.to_string()))?;
         if let Some(key) = unknown.into_iter().next() {
             return Err(ConfigError::UnknownKey {
                 origin: origin.to_string(),
@@ -304,10 +305,13 @@ fn apply_override(table: &mut toml::Table, assignment: &str) -> Result<(), Confi
         .and_then(|mut t| t.remove("v"))
         .unwrap_or_else(|| toml::Value::String(raw.trim().to_string()));
     let mut parts: Vec<&str> = key.split('.').collect();
-    let last = parts.pop().filter(|k| !k.is_empty()).ok_or(ConfigError::Parse {
-        origin: origin.clone(),
-        message: "empty key".to_string(),
-    })?;
+    let last = parts
+        .pop()
+        .filter(|k| !k.is_empty())
+        .ok_or(ConfigError::Parse {
+            origin: origin.clone(),
+            message: "empty key".to_string(),
+        })?;
     let mut current = table;
     for part in parts {
         let entry = current
@@ -349,7 +353,10 @@ mod tests {
         let config = TrainConfig::from_toml(MINIMAL, "test", &overrides).unwrap();
         assert_eq!(
             config.optimizer.potential,
-            Potential::PHomogeneous { p: 10.0, lambda: 0.01 }
+            Potential::PHomogeneous {
+                p: 10.0,
+                lambda: 0.01
+            }
         );
         assert_eq!(config.model.width_divisor, 8);
         assert_eq!(config.data.normalization, Normalization::Unit);
@@ -362,12 +369,18 @@ mod tests {
             ("name = \"t\"\nepochs = 2\nbogus = 1\n", &[], "bogus"),
             (MINIMAL, &["lr=-1"], "`lr`"),
             (MINIMAL, &["epochs=0"], "`epochs`"),
-            (MINIMAL, &["optimizer.potential={ kind = \"hyperbolic\", lambda = 0.0 }"], "potential.lambda"),
+            (
+                MINIMAL,
+                &["optimizer.potential={ kind = \"hyperbolic\", lambda = 0.0 }"],
+                "potential.lambda",
+            ),
             (MINIMAL, &["batch_size=\"ten\""], "batch_size"),
         ];
         for (text, overrides, key) in cases {
             let overrides: Vec<String> = overrides.iter().map(|s| s.to_string()).collect();
-            let error = TrainConfig::from_toml(text, "test", &overrides).unwrap_err().to_string();
+            let error = TrainConfig::from_toml(text, "test", &overrides)
+                .unwrap_err()
+                .to_string();
             assert!(error.contains(key), "{error} should name {key}");
         }
     }

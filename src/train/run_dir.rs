@@ -168,7 +168,12 @@ impl RunDir {
     /// Writes model and optimizer records for `epoch`, then points `checkpoint.json` at them,
     /// then removes the previous checkpoint's files. A crash at any point leaves a complete
     /// checkpoint behind.
-    pub fn write_checkpoint(&self, epoch: usize, model: &[u8], optimizer: &[u8]) -> std::io::Result<()> {
+    pub fn write_checkpoint(
+        &self,
+        epoch: usize,
+        model: &[u8],
+        optimizer: &[u8],
+    ) -> std::io::Result<()> {
         let previous = self.checkpoint();
         let next = Checkpoint {
             epoch,
@@ -188,7 +193,12 @@ impl RunDir {
     /// The rows of `metrics.csv` (none if absent).
     pub fn metrics(&self) -> Vec<EpochMetrics> {
         fs::read_to_string(self.path("metrics.csv"))
-            .map(|text| text.lines().skip(1).filter_map(EpochMetrics::from_csv).collect())
+            .map(|text| {
+                text.lines()
+                    .skip(1)
+                    .filter_map(EpochMetrics::from_csv)
+                    .collect()
+            })
             .unwrap_or_default()
     }
 

@@ -89,7 +89,11 @@ fn train_run(options: &TrainOptions) -> Result<Summary, TrainError> {
     let train_set = CifarDataset::subset(train_split, config.data.n_train, config.data.subset_seed);
     let val_set = CifarDataset::subset(val_split, config.data.n_val, config.data.subset_seed);
 
-    let device = options.backend.device().map_err(anyhow::Error::from)?.autodiff();
+    let device = options
+        .backend
+        .device()
+        .map_err(anyhow::Error::from)?
+        .autodiff();
     device.seed(config.seed);
     let mut model = Vgg::new(config.model.width_divisor, &device);
     let mut optimizer = config
@@ -99,7 +103,7 @@ fn train_run(options: &TrainOptions) -> Result<Summary, TrainError> {
         .map_err(|e| anyhow::anyhow!("config: invalid `optimizer`: {e}"))?;
     let mut rows = Vec::new();
     if let Some(checkpoint) = &resumed {
-        (model, optimizer) = load_checkpoint(&run, checkpoint, model, optimizer, &device)?;
+        (model, optimizer) = load_checkpoint(&run, checkpoint, model, optimizer)?;
         rows = run.metrics();
         rows.retain(|row| row.epoch <= checkpoint.epoch);
     }
@@ -135,10 +139,21 @@ fn train_run(options: &TrainOptions) -> Result<Summary, TrainError> {
         } else {
             train_set.clone()
         };
-        let loader = data::loader(epoch_set, batcher.clone(), config.batch_size, Some(seed), &device);
+        let loader = data::loader(
+            epoch_set,
+            batcher.clone(),
+            config.batch_size,
+            Some(seed),
+            &device,
+        );
 
         // Train: accumulate loss and hits on the device, read them once per epoch.
-        let bar = progress_bar(interactive, loader.num_items().div_ceil(config.batch_size), epoch, config.epochs);
+        let bar = progress_bar(
+            interactive,
+            loader.num_items().div_ceil(config.batch_size),
+            epoch,
+            config.epochs,
+        );
         let mut tally = Tally::default();
         for batch in loader.iter() {
             let batch = batch.map_err(|e| anyhow::anyhow!("reading a training batch: {e}"))?;
@@ -159,9 +174,21 @@ fn train_run(options: &TrainOptions) -> Result<Summary, TrainError> {
             return Err(diverge(&run, &mut summary, epoch, "train", last_checkpoint));
         }
 
-        let (val_loss, val_acc) = evaluate(&model.valid(), &val_set, &batcher, config.batch_size, &device)?;
+        let (val_loss, val_acc) = evaluate(
+            &model.valid(),
+            &val_set,
+            &batcher,
+            config.batch_size,
+            &device,
+        )?;
         if !val_loss.is_finite() {
-            return Err(diverge(&run, &mut summary, epoch, "validation", last_checkpoint));
+            return Err(diverge(
+                &run,
+                &mut summary,
+                epoch,
+                "validation",
+                last_checkpoint,
+            ));
         }
         let row = EpochMetrics {
             epoch,
@@ -185,6 +212,10 @@ fn train_run(options: &TrainOptions) -> Result<Summary, TrainError> {
         summary.epochs_completed = epoch;
         summary.final_val_acc = Some(val_acc);
 
+        // Metrics first, checkpoint last: a resume keeps only rows up to its checkpoint, so a
+        // kill between the two writes loses nothing.
+        io(run.write_metrics(&rows), "metrics.csv")?;
+        io(run.write_summary(&summary), "summary.json")?;
         if improved {
             io(run.write(BEST_MODEL, &model_bytes(&model)?), BEST_MODEL)?;
         }
@@ -192,11 +223,12 @@ fn train_run(options: &TrainOptions) -> Result<Summary, TrainError> {
             let optimizer_bytes = optimizer
                 .into_bytes()
                 .map_err(|e| anyhow::anyhow!("serializing the optimizer: {e:?}"))?;
-            io(run.write_checkpoint(epoch, &model_bytes(&model)?, &optimizer_bytes), "checkpoint")?;
+            io(
+                run.write_checkpoint(epoch, &model_bytes(&model)?, &optimizer_bytes),
+                "checkpoint",
+            )?;
             last_checkpoint = epoch;
         }
-        io(run.write_metrics(&rows), "metrics.csv")?;
-        io(run.write_summary(&summary), "summary.json")?;
     }
     summary.status = RunStatus::Completed;
     io(run.write_summary(&summary), "summary.json")?;
@@ -217,11 +249,15 @@ fn prepare_run_dir(
         )
         .into());
     }
-    let checkpoint = if options.resume { run.checkpoint() } else { None };
+    let checkpoint = if options.resume {
+        run.checkpoint()
+    } else {
+        None
+    };
     if checkpoint.is_some() {
         let stored = std::fs::read_to_string(run.path("config.toml")).unwrap_or_default();
-        let stored = TrainConfig::from_toml(&stored, "config.toml", &[])
-            .map_err(anyhow::Error::from)?;
+        let stored =
+            TrainConfig::from_toml(&stored, "config.toml", &[]).map_err(anyhow::Error::from)?;
         let mut comparable = options.config.clone();
         comparable.epochs = stored.epochs;
         if stored != comparable {
@@ -232,12 +268,18 @@ fn prepare_run_dir(
             .into());
         }
     }
-    io(run.write("config.toml", config_text.as_bytes()), "config.toml")?;
+    io(
+        run.write("config.toml", config_text.as_bytes()),
+        "config.toml",
+    )?;
     Ok(checkpoint)
 }
 
 fn load_data(options: &TrainOptions) -> Result<data::Cifar10, TrainError> {
-    let cli_dir = options.data_dir.as_deref().or(options.config.data.dir.as_deref());
+    let cli_dir = options
+        .data_dir
+        .as_deref()
+        .or(options.config.data.dir.as_deref());
     let dir = data::data_dir(cli_dir);
     Ok(data::load(&dir, options.config.data.download).map_err(anyhow::Error::from)?)
 }
@@ -247,7 +289,6 @@ fn load_checkpoint(
     checkpoint: &super::run_dir::Checkpoint,
     model: Vgg,
     optimizer: ModuleOptimizer,
-    device: &Device,
 ) -> Result<(Vgg, ModuleOptimizer), TrainError> {
     let read = |relative: &str| {
         std::fs::read(run.path(relative))
@@ -258,8 +299,7 @@ fn load_checkpoint(
         .map_err(|e| anyhow::anyhow!("checkpoint {}: {e:?}", checkpoint.model))?;
     let model = model
         .try_load_record(record)
-        .map_err(|e| anyhow::anyhow!("checkpoint {}: {e:?}", checkpoint.model))?
-        .to_device(device);
+        .map_err(|e| anyhow::anyhow!("checkpoint {}: {e:?}", checkpoint.model))?;
     let optimizer = optimizer
         .from_bytes(read(&checkpoint.optimizer)?)
         .map_err(|e| anyhow::anyhow!("checkpoint {}: {e:?}", checkpoint.optimizer))?;
@@ -310,7 +350,12 @@ impl Tally {
     /// Adds one batch: its mean loss, logits and targets.
     fn add(&mut self, mean_loss: Tensor<1>, logits: Tensor<2>, targets: Tensor<1, Int>) {
         let n = targets.dims()[0];
-        let hits = logits.argmax(1).squeeze_dim::<1>(1).equal(targets).int().sum();
+        let hits = logits
+            .argmax(1)
+            .squeeze_dim::<1>(1)
+            .equal(targets)
+            .int()
+            .sum();
         let loss = mean_loss.mul_scalar(n as f64);
         self.loss_sum = Some(match self.loss_sum.take() {
             None => loss,
@@ -341,7 +386,13 @@ fn note_best(summary: &mut Summary, row: &EpochMetrics) -> bool {
     better
 }
 
-fn diverge(run: &RunDir, summary: &mut Summary, epoch: usize, what: &'static str, kept: usize) -> TrainError {
+fn diverge(
+    run: &RunDir,
+    summary: &mut Summary,
+    epoch: usize,
+    what: &'static str,
+    kept: usize,
+) -> TrainError {
     let error = TrainError::Diverged { epoch, what, kept };
     summary.status = RunStatus::Diverged;
     summary.error = Some(error.to_string());
@@ -353,7 +404,12 @@ fn io(result: std::io::Result<()>, what: &str) -> Result<(), TrainError> {
     result.map_err(|e| anyhow::anyhow!("writing {what}: {e}").into())
 }
 
-fn progress_bar(interactive: bool, batches: usize, epoch: usize, epochs: usize) -> indicatif::ProgressBar {
+fn progress_bar(
+    interactive: bool,
+    batches: usize,
+    epoch: usize,
+    epochs: usize,
+) -> indicatif::ProgressBar {
     if !interactive {
         return indicatif::ProgressBar::hidden();
     }

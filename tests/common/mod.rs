@@ -1,0 +1,125 @@
+//! Helpers shared by the integration tests: small generated CIFAR-format data sets and a
+//! one-shot HTTP server on 127.0.0.1.
+#![allow(dead_code)] // each test binary uses a different subset
+
+use std::io::{Read, Write};
+use std::net::TcpListener;
+use std::path::{Path, PathBuf};
+
+/// CIFAR-10 file names, training files first.
+pub const FILES: [&str; 6] = [
+    "data_batch_1.bin",
+    "data_batch_2.bin",
+    "data_batch_3.bin",
+    "data_batch_4.bin",
+    "data_batch_5.bin",
+    "test_batch.bin",
+];
+
+/// `n` records of a learnable synthetic task: each class has its own mean colour and a
+/// class-dependent stripe, plus pseudo-random noise from `seed`.
+pub fn records(n: usize, seed: u64) -> Vec<u8> {
+    let mut state = seed
+        .wrapping_mul(6364136223846793005)
+        .wrapping_add(1442695040888963407);
+    let mut next = move || {
+        state = state
+            .wrapping_mul(6364136223846793005)
+            .wrapping_add(1442695040888963407);
+        (state >> 33) as u32
+    };
+    let mut out = Vec::with_capacity(n * 3073);
+    for _ in 0..n {
+        let label = (next() % 10) as u8;
+        out.push(label);
+        for channel in 0..3u32 {
+            for pixel in 0..1024u32 {
+                let (y, x) = (pixel / 32, pixel % 32);
+                let base = 40 + 20 * ((label as u32 + channel * 3) % 10);
+                let stripe = if (x + y * label as u32) % 10 < 5 {
+                    30
+                } else {
+                    0
+                };
+                let noise = next() % 40;
+                out.push((base + stripe + noise).min(255) as u8);
+            }
+        }
+    }
+    out
+}
+
+/// Writes a CIFAR-format directory with `per_file` records in each training file and `test`
+/// records in the test file; returns the directory.
+pub fn write_cifar_dir(dir: &Path, per_file: usize, test: usize) -> PathBuf {
+    std::fs::create_dir_all(dir).unwrap();
+    for (index, name) in FILES.iter().enumerate() {
+        let n = if index < 5 { per_file } else { test };
+        std::fs::write(dir.join(name), records(n, index as u64 + 1)).unwrap();
+    }
+    dir.to_path_buf()
+}
+
+/// The bytes of a `.tar.gz` laid out like the official archive, holding the files of `dir`.
+pub fn archive_bytes(dir: &Path) -> Vec<u8> {
+    let encoder = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+    let mut builder = tar::Builder::new(encoder);
+    for name in FILES {
+        builder
+            .append_path_with_name(dir.join(name), format!("cifar-10-batches-bin/{name}"))
+            .unwrap();
+    }
+    builder.into_inner().unwrap().finish().unwrap()
+}
+
+/// Serves `body` to `requests` HTTP GETs on 127.0.0.1 from a background thread; returns the URL.
+pub fn serve(body: Vec<u8>, requests: usize) -> String {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let url = format!(
+        "http://{}/cifar-10-binary.tar.gz",
+        listener.local_addr().unwrap()
+    );
+    std::thread::spawn(move || {
+        for stream in listener.incoming().take(requests) {
+            let mut stream = stream.unwrap();
+            let mut request = [0u8; 4096];
+            let _ = stream.read(&mut request);
+            let head = format!(
+                "HTTP/1.1 200 OK\r\nContent-Length: {}\r\nContent-Type: application/gzip\r\nConnection: close\r\n\r\n",
+                body.len()
+            );
+            let _ = stream.write_all(head.as_bytes());
+            let _ = stream.write_all(&body);
+        }
+    });
+    url
+}
+
+/// A fresh empty directory under the system temp dir.
+pub fn temp_dir(label: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!(
+        "mirrorburn-{label}-{}-{}",
+        std::process::id(),
+        rand_suffix()
+    ));
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+fn rand_suffix() -> u64 {
+    use std::time::{SystemTime, UNIX_EPOCH};
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap()
+        .as_nanos() as u64
+}
+
+/// The shared real CIFAR-10 copy (`../shared/data/cifar-10-batches-bin`, or
+/// `$MIRRORBURN_SHARED_DATA`).
+pub fn shared_cifar() -> PathBuf {
+    std::env::var_os("MIRRORBURN_SHARED_DATA")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| {
+            Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/data/cifar-10-batches-bin")
+        })
+}

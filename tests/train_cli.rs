@@ -1,0 +1,241 @@
+//! The `train` command end to end on generated CIFAR-format data: exact resume after SIGKILL,
+//! divergence, and clear errors for bad input.
+
+mod common;
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+use std::time::{Duration, Instant};
+
+use burn::module::Module;
+use burn::store::ModuleRecord;
+use burn::tensor::{Bytes, Device};
+use common::*;
+use mirrorburn::model::Vgg;
+use mirrorburn::train::{Checkpoint, RunStatus, Summary};
+
+const CONFIG: &str = r#"
+name = "cli-test"
+seed = 7
+epochs = 6
+batch_size = 20
+lr = 0.05
+
+[model]
+width_divisor = 16
+
+[data]
+download = false
+
+[optimizer]
+potential = { kind = "hyperbolic", lambda = 0.01 }
+"#;
+
+fn binary() -> Command {
+    Command::new(env!("CARGO_BIN_EXE_mirrorburn"))
+}
+
+/// A directory with generated data (5 x 40 training, 40 test images) and the test config.
+fn setup(label: &str) -> (PathBuf, PathBuf) {
+    let root = temp_dir(label);
+    write_cifar_dir(&root.join("data"), 40, 40);
+    std::fs::write(root.join("config.toml"), CONFIG).unwrap();
+    (root.join("data"), root.join("config.toml"))
+}
+
+fn train(config: &Path, data: &Path, out: &Path, extra: &[&str]) -> Command {
+    let mut command = binary();
+    command
+        .args(["train", "--config"])
+        .arg(config)
+        .arg("--data-dir")
+        .arg(data)
+        .arg("--out")
+        .arg(out)
+        .args(extra);
+    command
+}
+
+fn run(mut command: Command) -> Output {
+    command.output().unwrap()
+}
+
+fn stderr(output: &Output) -> String {
+    String::from_utf8_lossy(&output.stderr).to_string()
+}
+
+fn summary(out: &Path) -> Summary {
+    serde_json::from_slice(&std::fs::read(out.join("summary.json")).unwrap()).unwrap()
+}
+
+/// `metrics.csv` without the timing columns (wall seconds, images/s), which differ run to run.
+fn deterministic_metrics(out: &Path) -> Vec<String> {
+    std::fs::read_to_string(out.join("metrics.csv"))
+        .unwrap()
+        .lines()
+        .map(|line| line.split(',').take(6).collect::<Vec<_>>().join(","))
+        .collect()
+}
+
+/// Every weight of the final checkpoint (record files also hold per-process parameter ids, so
+/// the values are compared, not the bytes).
+fn final_weights(out: &Path) -> Vec<f32> {
+    let checkpoint: Checkpoint =
+        serde_json::from_slice(&std::fs::read(out.join("checkpoint.json")).unwrap()).unwrap();
+    let bytes = std::fs::read(out.join(checkpoint.model)).unwrap();
+    let record = ModuleRecord::from_bytes(Bytes::from_bytes_vec(bytes)).unwrap();
+    let model = Vgg::new(16, &Device::flex())
+        .try_load_record(record)
+        .unwrap();
+    let mut values: Vec<f32> = Vec::new();
+    for conv in &model.features {
+        values.extend(conv.weight.val().into_data().iter::<f32>());
+    }
+    values.extend(model.classifier.weight.val().into_data().iter::<f32>());
+    values
+}
+
+#[test]
+fn a_run_killed_mid_training_resumes_to_the_same_result() {
+    let (data, config) = setup("resume");
+    let root = config.parent().unwrap();
+    let straight = root.join("straight");
+    let output = run(train(&config, &data, &straight, &[]));
+    assert!(output.status.success(), "{}", stderr(&output));
+    assert_eq!(summary(&straight).status, RunStatus::Completed);
+    assert_eq!(
+        deterministic_metrics(&straight).len(),
+        7,
+        "header + 6 epochs"
+    );
+
+    // Same run, killed with SIGKILL once its second checkpoint exists, then resumed.
+    let interrupted = root.join("interrupted");
+    let mut child = train(&config, &data, &interrupted, &[]).spawn().unwrap();
+    let started = Instant::now();
+    loop {
+        let epoch = std::fs::read(interrupted.join("checkpoint.json"))
+            .ok()
+            .and_then(|b| serde_json::from_slice::<Checkpoint>(&b).ok())
+            .map_or(0, |c| c.epoch);
+        if epoch >= 2 {
+            break;
+        }
+        assert!(
+            child.try_wait().unwrap().is_none(),
+            "run ended before it could be killed"
+        );
+        assert!(
+            started.elapsed() < Duration::from_secs(300),
+            "no checkpoint appeared"
+        );
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    child.kill().unwrap(); // SIGKILL
+    child.wait().unwrap();
+    let killed = summary(&interrupted);
+    assert_eq!(
+        killed.status,
+        RunStatus::Running,
+        "a killed run still says running"
+    );
+    assert!(killed.epochs_completed < 6, "killed before the end");
+
+    let output = run(train(&config, &data, &interrupted, &["--resume"]));
+    assert!(output.status.success(), "{}", stderr(&output));
+    assert_eq!(summary(&interrupted).status, RunStatus::Completed);
+    assert_eq!(
+        deterministic_metrics(&interrupted),
+        deterministic_metrics(&straight)
+    );
+    let (a, b) = (final_weights(&interrupted), final_weights(&straight));
+    assert_eq!(a.len(), b.len());
+    let differing = a
+        .iter()
+        .zip(&b)
+        .filter(|(x, y)| x.to_bits() != y.to_bits())
+        .count();
+    assert_eq!(
+        differing,
+        0,
+        "{differing} of {} weights differ after resume",
+        a.len()
+    );
+}
+
+#[test]
+fn a_diverging_run_is_marked_and_exits_non_zero() {
+    let (data, config) = setup("diverge");
+    let out = config.parent().unwrap().join("run");
+    let output = run(train(
+        &config,
+        &data,
+        &out,
+        &[
+            "--set",
+            "lr=1e12",
+            "--set",
+            "optimizer.potential={ kind = \"gd\" }",
+        ],
+    ));
+    assert!(!output.status.success());
+    let message = stderr(&output);
+    assert!(
+        message.contains("diverged") && message.contains("lower `lr`"),
+        "{message}"
+    );
+    let summary = summary(&out);
+    assert_eq!(summary.status, RunStatus::Diverged);
+    assert!(summary.error.unwrap().contains("non-finite"));
+    assert!(out.join("config.toml").is_file(), "earlier files are kept");
+}
+
+#[test]
+fn an_existing_run_is_not_overwritten_without_resume() {
+    let (data, config) = setup("exists");
+    let out = config.parent().unwrap().join("run");
+    assert!(
+        run(train(&config, &data, &out, &["--set", "epochs=1"]))
+            .status
+            .success()
+    );
+    let before = std::fs::read(out.join("metrics.csv")).unwrap();
+    let output = run(train(&config, &data, &out, &["--set", "epochs=1"]));
+    assert!(!output.status.success());
+    assert!(stderr(&output).contains("--resume"), "{}", stderr(&output));
+    assert_eq!(std::fs::read(out.join("metrics.csv")).unwrap(), before);
+}
+
+#[test]
+fn bad_input_gets_a_clear_error() {
+    let (data, config) = setup("errors");
+    let root = config.parent().unwrap();
+    let missing = root.join("no-such-dir");
+    let cases: [(&Path, Vec<&str>, &str); 4] = [
+        (
+            &data,
+            vec!["--set", "model.width=3"],
+            "unknown field `width`",
+        ),
+        (
+            &data,
+            vec![
+                "--set",
+                "optimizer.potential={ kind = \"p_homogeneous\", p = 1.0, lambda = 1.0 }",
+            ],
+            "potential.p",
+        ),
+        (&data, vec!["--backend", "cuda"], "--features cuda"),
+        (&missing, vec![], "MIRRORBURN_DATA"),
+    ];
+    for (index, (data_dir, args, expected)) in cases.into_iter().enumerate() {
+        let command = train(&config, data_dir, &root.join(format!("run{index}")), &args);
+        let output = run(command);
+        assert!(!output.status.success(), "{args:?} should fail");
+        assert!(
+            stderr(&output).contains(expected),
+            "{args:?}: {}",
+            stderr(&output)
+        );
+    }
+}
