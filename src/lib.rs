@@ -3,6 +3,7 @@
 pub mod backend;
 pub mod bench;
 pub mod data;
+pub mod diagnostics;
 pub mod fsutil;
 pub mod model;
 pub mod optim;

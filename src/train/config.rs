@@ -135,16 +135,23 @@ impl Default for DataConfig {
 
 /// Cadence settings.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
+#[serde(deny_unknown_fields, default)]
 pub struct LoggingConfig {
     /// Write a checkpoint every this many epochs (and always at the end). Default 1.
     pub checkpoint_every: usize,
+    /// Record diagnostics (histograms, margins, balance) every this many epochs, at
+    /// initialisation and at the end. Default 1.
+    pub log_every: usize,
+    /// Training images in the fixed margin subset. Default 1000.
+    pub margin_images: usize,
 }
 
 impl Default for LoggingConfig {
     fn default() -> Self {
         Self {
             checkpoint_every: 1,
+            log_every: 1,
+            margin_images: 1000,
         }
     }
 }
@@ -273,6 +280,12 @@ impl TrainConfig {
         }
         if self.logging.checkpoint_every == 0 {
             return invalid("logging.checkpoint_every", "must be at least 1");
+        }
+        if self.logging.log_every == 0 {
+            return invalid("logging.log_every", "must be at least 1");
+        }
+        if self.logging.margin_images == 0 {
+            return invalid("logging.margin_images", "must be at least 1");
         }
         self.optimizer
             .to_config()

@@ -17,6 +17,7 @@ use super::config::TrainConfig;
 use super::run_dir::{BEST_MODEL, EpochMetrics, RunDir, RunStatus, Summary};
 use crate::backend::Backend;
 use crate::data::{self, CifarBatch, CifarBatcher, CifarDataset};
+use crate::diagnostics::{DiagnosticsLog, margin_probe};
 use crate::model::Vgg;
 
 /// What to run and where.
@@ -101,11 +102,20 @@ fn train_run(options: &TrainOptions) -> Result<Summary, TrainError> {
         .to_config()
         .init_for(&model)
         .map_err(|e| anyhow::anyhow!("config: invalid `optimizer`: {e}"))?;
+    let optimizer_config = config.optimizer.to_config();
+    let diagnostics = DiagnosticsLog::new(run.root());
+    let probe = margin_probe(&train_set, &batcher, config.logging.margin_images, &device)?;
     let mut rows = Vec::new();
+    let mut initial_q = None;
     if let Some(checkpoint) = &resumed {
         (model, optimizer) = load_checkpoint(&run, checkpoint, model, optimizer)?;
         rows = run.metrics();
         rows.retain(|row| row.epoch <= checkpoint.epoch);
+        io(diagnostics.truncate_after(checkpoint.epoch), "diagnostics")?;
+        initial_q = diagnostics.initial_q();
+    } else {
+        io(diagnostics.truncate_after(0), "diagnostics")?;
+        diagnostics.record(0, &model, &optimizer_config, &probe, &mut initial_q)?;
     }
     let start_epoch = resumed.as_ref().map_or(0, |c| c.epoch);
 
@@ -212,10 +222,13 @@ fn train_run(options: &TrainOptions) -> Result<Summary, TrainError> {
         summary.epochs_completed = epoch;
         summary.final_val_acc = Some(val_acc);
 
-        // Metrics first, checkpoint last: a resume keeps only rows up to its checkpoint, so a
-        // kill between the two writes loses nothing.
+        // Metrics and diagnostics first, checkpoint last: a resume keeps only rows up to its
+        // checkpoint, so a kill between the writes loses nothing.
         io(run.write_metrics(&rows), "metrics.csv")?;
         io(run.write_summary(&summary), "summary.json")?;
+        if epoch % config.logging.log_every == 0 || epoch == config.epochs {
+            diagnostics.record(epoch, &model, &optimizer_config, &probe, &mut initial_q)?;
+        }
         if improved {
             io(run.write(BEST_MODEL, &model_bytes(&model)?), BEST_MODEL)?;
         }
