@@ -7,4 +7,6 @@ pub mod diagnostics;
 pub mod fsutil;
 pub mod model;
 pub mod optim;
+pub mod pruning;
+pub mod report;
 pub mod train;

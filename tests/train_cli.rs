@@ -152,6 +152,10 @@ fn a_run_killed_mid_training_resumes_to_the_same_result() {
         deterministic_metrics(&interrupted),
         deterministic_metrics(&straight)
     );
+    for file in ["margins.csv", "balance.csv", "histograms.jsonl"] {
+        let (a, b) = (read(&interrupted.join(file)), read(&straight.join(file)));
+        assert!(a == b, "{file} differs after resume");
+    }
     let (a, b) = (final_weights(&interrupted), final_weights(&straight));
     assert_eq!(a.len(), b.len());
     let differing = a
@@ -219,7 +223,7 @@ fn bad_input_gets_a_clear_error() {
         (
             &data,
             vec!["--set", "model.width=3"],
-            "unknown field `width`",
+            "unknown key `model.width`",
         ),
         (
             &data,

@@ -40,7 +40,12 @@ pub fn layer_q(layers: &[LayerWeights], config: &MirrorDescentConfig) -> Vec<f64
 
 /// Rows of `balance.csv` for one epoch: `Q_l`, `Q_l - Q_{l+1}`, and the drift of that
 /// difference since `initial` (the epoch-0 values).
-pub fn balance_rows(epoch: usize, layers: &[LayerWeights], q: &[f64], initial: &[f64]) -> Vec<String> {
+pub fn balance_rows(
+    epoch: usize,
+    layers: &[LayerWeights],
+    q: &[f64],
+    initial: &[f64],
+) -> Vec<String> {
     (0..q.len())
         .map(|l| {
             let (diff, drift) = if l + 1 < q.len() {
@@ -75,13 +80,22 @@ mod tests {
             Potential::Gd,
             Potential::Hyperbolic { lambda: 0.1 },
             Potential::Hyperbolic { lambda: 1e-5 },
-            Potential::PHomogeneous { p: 3.0, lambda: 1.0 },
-            Potential::PHomogeneous { p: 10.0, lambda: 0.01 },
+            Potential::PHomogeneous {
+                p: 3.0,
+                lambda: 1.0,
+            },
+            Potential::PHomogeneous {
+                p: 10.0,
+                lambda: 0.01,
+            },
         ];
         for potential in potentials {
             for scaling in [WidthScaling::FanIn, WidthScaling::None] {
                 let map = MirrorMap::new(potential, scaling, 64);
-                let closed = map.conjugate_at_gradient(values.clone()).sum().into_scalar::<f64>();
+                let closed = map
+                    .conjugate_at_gradient(values.clone())
+                    .sum()
+                    .into_scalar::<f64>();
                 let inner = (values.clone() * map.gradient(values.clone())).sum();
                 let definition = (inner - map.potential(values.clone()).sum()).into_scalar::<f64>();
                 assert!(
@@ -98,7 +112,11 @@ mod tests {
         let ours = conjugate_sum(hyperbolic, &host);
         assert!((ours - table1).abs() <= 1e-9 * table1, "seed {seed}");
         let (p, q) = (3.0, 1.5);
-        let homogeneous = MirrorMap::new(Potential::PHomogeneous { p, lambda: 1.0 }, WidthScaling::None, 1);
+        let homogeneous = MirrorMap::new(
+            Potential::PHomogeneous { p, lambda: 1.0 },
+            WidthScaling::None,
+            1,
+        );
         let table1: f64 = host.iter().map(|t| t.abs().powf(p) / q + t * t / 2.0).sum();
         let ours = conjugate_sum(homogeneous, &host);
         assert!((ours - table1).abs() <= 1e-9 * table1, "seed {seed}");

@@ -90,7 +90,13 @@ pub struct LayerHistogram {
 }
 
 /// Histograms and summary of a layer's weights. `fan_in` sets the signed range.
-pub fn layer_histogram(epoch: usize, layer: usize, path: &str, fan_in: usize, weights: &[f64]) -> LayerHistogram {
+pub fn layer_histogram(
+    epoch: usize,
+    layer: usize,
+    path: &str,
+    fan_in: usize,
+    weights: &[f64],
+) -> LayerHistogram {
     let std = (2.0 / fan_in.max(1) as f64).sqrt();
     let half = SIGNED_RANGE_STDS * std;
     let signed_edges = (0..=SIGNED_BINS)
@@ -159,7 +165,11 @@ mod tests {
         weights.extend([0.0, 0.0, 1e-12, -1e-12, 50.0, -50.0, 1e-9, 0.3]);
         let h = layer_histogram(3, 1, "x.weight", 27, &weights);
         assert_eq!(h.signed.total(), weights.len() as u64, "seed {seed}");
-        assert_eq!(h.magnitude.total() + h.zeros, weights.len() as u64, "seed {seed}");
+        assert_eq!(
+            h.magnitude.total() + h.zeros,
+            weights.len() as u64,
+            "seed {seed}"
+        );
         assert_eq!(h.zeros, 2);
         assert_eq!(h.magnitude.below, 2, "1e-12 magnitudes fall below 1e-9");
         assert_eq!(h.signed.above, 1);

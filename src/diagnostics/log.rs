@@ -46,7 +46,10 @@ impl DiagnosticsLog {
 
     /// Drops every row past `epoch` (and any torn line), e.g. before resuming from a checkpoint.
     pub fn truncate_after(&self, epoch: usize) -> std::io::Result<()> {
-        for (path, header) in [(&self.margins, MARGINS_HEADER), (&self.balance, BALANCE_HEADER)] {
+        for (path, header) in [
+            (&self.margins, MARGINS_HEADER),
+            (&self.balance, BALANCE_HEADER),
+        ] {
             let columns = header.split(',').count();
             let kept: Vec<String> = csv_rows(path)
                 .into_iter()
@@ -88,7 +91,13 @@ impl DiagnosticsLog {
         let layers = weight_layers(model);
         let mut histogram_lines = String::new();
         for (index, layer) in layers.iter().enumerate() {
-            let h = layer_histogram(epoch, index, &layer.path, fan_in(&layer.dims), &layer.weights);
+            let h = layer_histogram(
+                epoch,
+                index,
+                &layer.path,
+                fan_in(&layer.dims),
+                &layer.weights,
+            );
             histogram_lines.push_str(&serde_json::to_string(&h)?);
             histogram_lines.push('\n');
         }
@@ -100,7 +109,11 @@ impl DiagnosticsLog {
         let row = margins(epoch, &point_margins, &layers, q.iter().sum(), alpha);
 
         append(&self.histograms, None, &histogram_lines)?;
-        append(&self.margins, Some(MARGINS_HEADER), &format!("{}\n", row.to_csv()))?;
+        append(
+            &self.margins,
+            Some(MARGINS_HEADER),
+            &format!("{}\n", row.to_csv()),
+        )?;
         let balance = balance_rows(epoch, &layers, &q, initial);
         let balance: String = balance.iter().map(|row| format!("{row}\n")).collect();
         append(&self.balance, Some(BALANCE_HEADER), &balance)?;
@@ -114,7 +127,7 @@ fn logits_of(model: &Vgg, images: &Tensor<4>) -> Vec<f64> {
     let mut out = Vec::with_capacity(n * NUM_CLASSES);
     for start in (0..n).step_by(500) {
         let end = (start + 500).min(n);
-        let chunk = images.clone().slice([start..end]);
+        let chunk = images.clone().narrow(0, start, end - start);
         out.extend(model.forward(chunk).into_data().iter::<f64>());
     }
     out
@@ -167,7 +180,10 @@ fn with_header(header: &str, rows: &[String]) -> String {
 /// Appends `text` to `path` in one write, creating it with `header` first if it is new.
 fn append(path: &Path, header: Option<&str>, text: &str) -> std::io::Result<()> {
     let new = !path.exists();
-    let mut file = fs::OpenOptions::new().create(true).append(true).open(path)?;
+    let mut file = fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(path)?;
     let mut block = String::new();
     if let (true, Some(header)) = (new, header) {
         block.push_str(header);

@@ -64,7 +64,13 @@ pub fn class_margins(logits: &[f64], labels: &[u8], classes: usize) -> Vec<f64> 
 
 /// All margins from the per-point `q`, the layers (`L = layers.len()`), the total
 /// `Q(grad R(theta))` and the potential's homogeneity `alpha`.
-pub fn margins(epoch: usize, q: &[f64], layers: &[LayerWeights], q_total: f64, alpha: f64) -> Margins {
+pub fn margins(
+    epoch: usize,
+    q: &[f64],
+    layers: &[LayerWeights],
+    q_total: f64,
+    alpha: f64,
+) -> Margins {
     let depth = layers.len() as f64;
     let q_min = q.iter().copied().fold(f64::INFINITY, f64::min);
     let norms: Vec<f64> = layers.iter().map(LayerWeights::frobenius_norm).collect();

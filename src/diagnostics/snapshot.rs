@@ -21,7 +21,12 @@ impl LayerWeights {
     /// Frobenius norm of the layer, bias included.
     pub fn frobenius_norm(&self) -> f64 {
         let bias = self.bias.iter().flat_map(|(_, b)| b.iter());
-        self.weights.iter().chain(bias).map(|w| w * w).sum::<f64>().sqrt()
+        self.weights
+            .iter()
+            .chain(bias)
+            .map(|w| w * w)
+            .sum::<f64>()
+            .sqrt()
     }
 }
 

@@ -1,5 +1,5 @@
 //! The typed TOML experiment config, `--set key=value` overrides, and validation that names the
-//! offending key.
+//! offending key. Unknown keys are found with `serde_ignored`, which reports their dotted path.
 
 use std::path::{Path, PathBuf};
 
@@ -10,7 +10,6 @@ use crate::optim::{LayerPotential, MirrorDescentConfig, Potential, StepForm, Wid
 
 /// A whole training run.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
 pub struct TrainConfig {
     /// Run name (the default run directory is `artifacts/runs/<name>`).
     pub name: String,
@@ -42,7 +41,7 @@ pub struct TrainConfig {
 /// The `[optimizer]` table: the fields of [`MirrorDescentConfig`], each optional with the same
 /// defaults.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields, default)]
+#[serde(default)]
 pub struct OptimizerSection {
     /// Potential of every weight tensor no layer pattern claims (default `gd`).
     pub potential: Potential,
@@ -79,7 +78,7 @@ impl OptimizerSection {
 
 /// Model settings.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
+#[serde(default)]
 pub struct ModelConfig {
     /// Divide every VGG-16 channel count by this (1 = the paper's full width). Default 1.
     pub width_divisor: usize,
@@ -93,7 +92,6 @@ impl Default for ModelConfig {
 
 /// Data settings.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
 pub struct DataConfig {
     /// Data directory; `--data-dir` overrides it, and without either `$MIRRORBURN_DATA` or
     /// `data/` is used.
@@ -135,7 +133,7 @@ impl Default for DataConfig {
 
 /// Cadence settings.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields, default)]
+#[serde(default)]
 pub struct LoggingConfig {
     /// Write a checkpoint every this many epochs (and always at the end). Default 1.
     pub checkpoint_every: usize,

@@ -10,4 +10,6 @@ pub use config::{
 pub use run_dir::{
     BEST_MODEL, Checkpoint, EpochMetrics, METRICS_HEADER, RunDir, RunStatus, Summary,
 };
-pub use trainer::{BURN_VERSION, TrainError, TrainOptions, evaluate, model_bytes, train};
+pub use trainer::{
+    BURN_VERSION, TrainError, TrainOptions, evaluate, load_model, model_bytes, train,
+};

@@ -303,20 +303,27 @@ fn load_checkpoint(
     model: Vgg,
     optimizer: ModuleOptimizer,
 ) -> Result<(Vgg, ModuleOptimizer), TrainError> {
-    let read = |relative: &str| {
-        std::fs::read(run.path(relative))
-            .map(Bytes::from_bytes_vec)
-            .map_err(|e| anyhow::anyhow!("reading checkpoint file {relative}: {e}"))
-    };
-    let record = ModuleRecord::from_bytes(read(&checkpoint.model)?)
-        .map_err(|e| anyhow::anyhow!("checkpoint {}: {e:?}", checkpoint.model))?;
-    let model = model
-        .try_load_record(record)
-        .map_err(|e| anyhow::anyhow!("checkpoint {}: {e:?}", checkpoint.model))?;
+    let model = load_model(&run.path(&checkpoint.model), model)?;
+    let bytes = std::fs::read(run.path(&checkpoint.optimizer))
+        .map_err(|e| anyhow::anyhow!("reading checkpoint file {}: {e}", checkpoint.optimizer))?;
     let optimizer = optimizer
-        .from_bytes(read(&checkpoint.optimizer)?)
+        .from_bytes(Bytes::from_bytes_vec(bytes))
         .map_err(|e| anyhow::anyhow!("checkpoint {}: {e:?}", checkpoint.optimizer))?;
     Ok((model, optimizer))
+}
+
+/// Loads the weights of a model record file into `model`.
+pub fn load_model(path: &std::path::Path, model: Vgg) -> anyhow::Result<Vgg> {
+    let context = || format!("loading model record {}", path.display());
+    let bytes = std::fs::read(path).map_err(|e| anyhow::anyhow!("{}: {e}", context()))?;
+    let record = ModuleRecord::from_bytes(Bytes::from_bytes_vec(bytes))
+        .map_err(|e| anyhow::anyhow!("{}: {e:?}", context()))?;
+    model.try_load_record(record).map_err(|e| {
+        anyhow::anyhow!(
+            "{}: {e:?} (was the run trained with another width?)",
+            context()
+        )
+    })
 }
 
 /// The model's record as burnpack bytes.
