@@ -9,4 +9,5 @@ pub mod model;
 pub mod optim;
 pub mod pruning;
 pub mod report;
+pub mod toy;
 pub mod train;

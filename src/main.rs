@@ -10,6 +10,7 @@ use mirrorburn::diagnostics::PruneScope;
 use mirrorburn::pruning::{CheckpointChoice, DEFAULT_SPARSITIES, prune_run};
 use mirrorburn::report::write_report;
 use mirrorburn::train::{RunDir, RunStatus, TrainConfig, TrainOptions, train};
+use mirrorburn::toy::{self, ToyConfig};
 use mirrorburn::{bench, fsutil, model::Vgg};
 
 #[derive(Parser)]
@@ -93,6 +94,15 @@ enum Command {
         /// CIFAR-10 directory [default: $MIRRORBURN_DATA, else data/].
         #[arg(long)]
         data_dir: Option<PathBuf>,
+    },
+    /// The student-teacher experiment (paper §5, Appendix J.1-J.2).
+    Toy {
+        /// Experiment config, e.g. configs/toy-2layer.toml.
+        #[arg(long)]
+        config: PathBuf,
+        /// Output directory [default: artifacts/toy/<name>].
+        #[arg(long)]
+        out: Option<PathBuf>,
     },
     /// Time one optimizer step over the VGG-16 parameter set (SGD vs the mirror maps).
     Bench {
@@ -233,6 +243,16 @@ fn run(cli: Cli) -> Result<()> {
             overrides,
             data_dir,
         } => compare(&configs, &out, backend, &overrides, data_dir),
+        Command::Toy { config, out } => {
+            let config = ToyConfig::load(&config)?;
+            let out = out.unwrap_or_else(|| PathBuf::from("artifacts/toy").join(&config.name));
+            let started = std::time::Instant::now();
+            let results = toy::run_all(&config);
+            toy::write_outputs(&results, &out)?;
+            print!("{}", toy::table(&results));
+            println!("wrote {} in {:.0} s", out.display(), started.elapsed().as_secs_f64());
+            Ok(())
+        }
         Command::Bench {
             backend,
             width_divisor,

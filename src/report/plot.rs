@@ -21,6 +21,8 @@ pub struct Series {
     pub band: Vec<(f64, f64, f64)>,
     /// Draw dashed (e.g. training curves next to validation curves).
     pub dashed: bool,
+    /// Draw markers only (a scatter plot).
+    pub markers_only: bool,
     /// Colour index; series with the same index share a colour.
     pub color: usize,
 }
@@ -154,7 +156,9 @@ impl Chart {
                     .map_err(plot_error)?;
             }
             let style = colour.stroke_width(2);
-            let drawn = if series.dashed {
+            let drawn = if series.markers_only {
+                chart.draw_series(line.iter().map(|&p| Circle::new(p, 4, colour.filled())))
+            } else if series.dashed {
                 chart.draw_series(DashedLineSeries::new(line.clone(), 8, 5, style))
             } else {
                 chart.draw_series(LineSeries::new(line.clone(), style))
@@ -165,7 +169,7 @@ impl Chart {
                 .legend(move |(x, y)| {
                     PathElement::new(vec![(x, y), (x + 18, y)], colour.stroke_width(3))
                 });
-            if line.len() <= 40 {
+            if line.len() <= 40 && !series.markers_only {
                 chart
                     .draw_series(line.iter().map(|&p| Circle::new(p, 3, colour.filled())))
                     .map_err(plot_error)?;
