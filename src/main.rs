@@ -9,8 +9,8 @@ use mirrorburn::backend::Backend;
 use mirrorburn::diagnostics::PruneScope;
 use mirrorburn::pruning::{CheckpointChoice, DEFAULT_SPARSITIES, prune_run};
 use mirrorburn::report::write_report;
-use mirrorburn::train::{RunDir, RunStatus, TrainConfig, TrainOptions, train};
 use mirrorburn::toy::{self, ToyConfig};
+use mirrorburn::train::{RunDir, RunStatus, TrainConfig, TrainOptions, train};
 use mirrorburn::{bench, fsutil, model::Vgg};
 
 #[derive(Parser)]
@@ -250,7 +250,11 @@ fn run(cli: Cli) -> Result<()> {
             let results = toy::run_all(&config);
             toy::write_outputs(&results, &out)?;
             print!("{}", toy::table(&results));
-            println!("wrote {} in {:.0} s", out.display(), started.elapsed().as_secs_f64());
+            println!(
+                "wrote {} in {:.0} s",
+                out.display(),
+                started.elapsed().as_secs_f64()
+            );
             Ok(())
         }
         Command::Bench {

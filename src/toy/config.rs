@@ -121,10 +121,13 @@ impl ToyConfig {
             if !(method.lr.is_finite() && method.lr > 0.0) {
                 return invalid(&format!("methods[{i}].lr"), "must be a finite number > 0");
             }
-            method.optimizer().validate().map_err(|e| ConfigError::Invalid {
-                key: format!("methods[{i}]"),
-                message: e.to_string(),
-            })?;
+            method
+                .optimizer()
+                .validate()
+                .map_err(|e| ConfigError::Invalid {
+                    key: format!("methods[{i}]"),
+                    message: e.to_string(),
+                })?;
         }
         if !(self.rescale_c > 0.0 && self.rescale_below > 0.0 && self.loss_target > 0.0) {
             return invalid("rescale_c/rescale_below/loss_target", "must be > 0");

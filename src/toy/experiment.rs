@@ -97,7 +97,7 @@ pub fn problem(seed: u64, points: usize, teacher_neurons: usize) -> Problem {
 /// Mean-field initial weights (`[d_in, d_out]` layouts): input weights N(0, 1), every later
 /// layer N(0, 1) / width.
 pub fn student_weights(seed: u64, depth: usize, hidden: usize) -> Vec<(Vec<f64>, [usize; 2])> {
-    let mut rng = StdRng::seed_from_u64(seed ^ 0x5EED_0F_57D0);
+    let mut rng = StdRng::seed_from_u64(seed ^ 0x005E_ED0F_57D0);
     let mut shapes = vec![[2, hidden]];
     shapes.extend((2..depth).map(|_| [hidden, hidden]));
     shapes.push([hidden, 1]);
@@ -106,7 +106,9 @@ pub fn student_weights(seed: u64, depth: usize, hidden: usize) -> Vec<(Vec<f64>,
         .enumerate()
         .map(|(layer, shape)| {
             let scale = if layer == 0 { 1.0 } else { 1.0 / hidden as f64 };
-            let values = (0..shape[0] * shape[1]).map(|_| scale * normal(&mut rng)).collect();
+            let values = (0..shape[0] * shape[1])
+                .map(|_| scale * normal(&mut rng))
+                .collect();
             (values, shape)
         })
         .collect()
@@ -139,7 +141,13 @@ pub fn run(config: &ToyConfig, method: &ToyMethod, seed: u64) -> ToyRun {
     while steps < config.max_steps {
         let neg_margins = (model.forward(inputs.clone()) * labels.clone()).neg();
         let peak = neg_margins.clone().max();
-        let stats = Tensor::cat(vec![peak.clone(), (neg_margins.clone() - peak.clone()).exp().sum()], 0);
+        let stats = Tensor::cat(
+            vec![
+                peak.clone(),
+                (neg_margins.clone() - peak.clone()).exp().sum(),
+            ],
+            0,
+        );
         let stats: Vec<f64> = stats.into_data().iter::<f64>().collect();
         let (max_neg, sum_shifted) = (stats[0], stats[1]);
         log_loss = max_neg + sum_shifted.ln() - (n as f64).ln();
@@ -151,7 +159,11 @@ pub fn run(config: &ToyConfig, method: &ToyMethod, seed: u64) -> ToyRun {
             break;
         }
         let separated = max_neg < 0.0;
-        if rescaled_at.is_none() && config.time_rescaling && separated && log_loss < config.rescale_below.ln() {
+        if rescaled_at.is_none()
+            && config.time_rescaling
+            && separated
+            && log_loss < config.rescale_below.ln()
+        {
             rescaled_at = Some(steps);
         }
         if separated && log_loss < next_record {
@@ -166,7 +178,10 @@ pub fn run(config: &ToyConfig, method: &ToyMethod, seed: u64) -> ToyRun {
         // Rescaled: the gradient of L / L_now (a constant), i.e. step c * eta / L on L, computed
         // in the log domain so that nothing underflows.
         let (loss, lr) = match rescaled_at {
-            Some(_) => ((neg_margins - peak.detach()).exp().sum(), config.rescale_c * method.lr / sum_shifted),
+            Some(_) => (
+                (neg_margins - peak.detach()).exp().sum(),
+                config.rescale_c * method.lr / sum_shifted,
+            ),
             None => (neg_margins.exp().mean(), method.lr),
         };
         let grads = GradientsParams::from_grads(loss.backward(), &model);
@@ -204,7 +219,12 @@ pub fn run(config: &ToyConfig, method: &ToyMethod, seed: u64) -> ToyRun {
 fn layer_q(method: &ToyMethod, layers: &[LayerWeights]) -> Vec<f64> {
     layers
         .iter()
-        .map(|l| conjugate_sum(MirrorMap::new(method.potential, WidthScaling::None, fan_in(&l.dims)), &l.weights))
+        .map(|l| {
+            conjugate_sum(
+                MirrorMap::new(method.potential, WidthScaling::None, fan_in(&l.dims)),
+                &l.weights,
+            )
+        })
         .collect()
 }
 
@@ -225,7 +245,10 @@ fn neurons(layers: &[LayerWeights]) -> (usize, Vec<[f64; 2]>) {
     let d_in = incoming.dims[0];
     let strength: Vec<f64> = (0..hidden)
         .map(|j| {
-            let column = (0..d_in).map(|i| incoming.weights[i * hidden + j].powi(2)).sum::<f64>().sqrt();
+            let column = (0..d_in)
+                .map(|i| incoming.weights[i * hidden + j].powi(2))
+                .sum::<f64>()
+                .sqrt();
             last.weights[j].abs() * column
         })
         .collect();
@@ -238,7 +261,10 @@ fn neurons(layers: &[LayerWeights]) -> (usize, Vec<[f64; 2]>) {
                 last.weights[j]
             } else {
                 let next = &layers[1]; // [hidden, hidden]: row j leaves neuron j
-                (0..hidden).map(|k| next.weights[j * hidden + k].powi(2)).sum::<f64>().sqrt()
+                (0..hidden)
+                    .map(|k| next.weights[j * hidden + k].powi(2))
+                    .sum::<f64>()
+                    .sqrt()
             };
             [scale * first.weights[j], scale * first.weights[hidden + j]]
         })

@@ -39,7 +39,10 @@ impl MeanStd {
         let n = values.len() as f64;
         let mean = values.iter().sum::<f64>() / n;
         let var = values.iter().map(|v| (v - mean).powi(2)).sum::<f64>() / (n - 1.0).max(1.0);
-        Self { mean, std: var.sqrt() }
+        Self {
+            mean,
+            std: var.sqrt(),
+        }
     }
 }
 
@@ -163,7 +166,10 @@ pub fn write_outputs(results: &ToyResults, out: &Path) -> anyhow::Result<()> {
     for m in &results.methods {
         let first = &m.runs[0];
         let chart = Chart {
-            title: format!("{}: input-weight representation (seed {})", m.name, first.seed),
+            title: format!(
+                "{}: input-weight representation (seed {})",
+                m.name, first.seed
+            ),
             x_label: "first input coordinate".into(),
             y_label: "second input coordinate".into(),
             series: vec![Series {
@@ -197,7 +203,12 @@ pub fn write_outputs(results: &ToyResults, out: &Path) -> anyhow::Result<()> {
                         (centre, h.magnitude.counts[b] as f64 / total)
                     })
                     .collect();
-                Series { name: m.name.clone(), points, color: i, ..Default::default() }
+                Series {
+                    name: m.name.clone(),
+                    points,
+                    color: i,
+                    ..Default::default()
+                }
             })
             .collect(),
         ..Default::default()
@@ -216,7 +227,11 @@ pub fn write_outputs(results: &ToyResults, out: &Path) -> anyhow::Result<()> {
                 .enumerate()
                 .map(|(i, m)| Series {
                     name: m.name.clone(),
-                    points: m.runs[0].trajectory.iter().map(|t| (t.log10_inverse_loss, t.gamma[k])).collect(),
+                    points: m.runs[0]
+                        .trajectory
+                        .iter()
+                        .map(|t| (t.log10_inverse_loss, t.gamma[k]))
+                        .collect(),
                     color: i,
                     ..Default::default()
                 })
