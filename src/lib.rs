@@ -11,3 +11,8 @@ pub mod pruning;
 pub mod report;
 pub mod toy;
 pub mod train;
+
+/// The README's code examples, compiled as doc tests.
+#[doc = include_str!("../README.md")]
+#[cfg(doctest)]
+pub struct ReadmeDoctests;

@@ -76,19 +76,7 @@ mod tests {
             burn::tensor::Distribution::Normal(0.0, 0.7),
             (&device, DType::F64),
         );
-        let potentials = [
-            Potential::Gd,
-            Potential::Hyperbolic { lambda: 0.1 },
-            Potential::Hyperbolic { lambda: 1e-5 },
-            Potential::PHomogeneous {
-                p: 3.0,
-                lambda: 1.0,
-            },
-            Potential::PHomogeneous {
-                p: 10.0,
-                lambda: 0.01,
-            },
-        ];
+        let potentials = crate::optim::tests::POTENTIALS;
         for potential in potentials {
             for scaling in [WidthScaling::FanIn, WidthScaling::None] {
                 let map = MirrorMap::new(potential, scaling, 64);

@@ -9,4 +9,4 @@ pub use param_paths::{glob_to_regex, param_paths};
 pub use potential::{MirrorMap, Potential, StepForm, WidthScaling, fan_in};
 
 #[cfg(test)]
-mod tests;
+pub(crate) mod tests;

@@ -153,10 +153,7 @@ impl MirrorMap {
                 .add_scalar(1.0 / (s * s))
                 .sqrt()
                 .div_scalar(c),
-            MirrorMap::PHomogeneous { p, a, b } => abs_pow(theta, p - 2.0)
-                .mul_scalar(b * (p - 1.0))
-                .add_scalar(a)
-                .recip(),
+            MirrorMap::PHomogeneous { p, a, b } => p_curvature(theta, p, a, b).recip(),
         }
     }
 
@@ -175,10 +172,8 @@ impl MirrorMap {
                 theta - metric.mul(grad).mul_scalar(lr / c)
             }
             MirrorMap::PHomogeneous { p, a, b } => {
-                let metric_inv = abs_pow(theta.clone(), p - 2.0)
-                    .mul_scalar(b * (p - 1.0))
-                    .add_scalar(a);
-                theta - grad.div(metric_inv).mul_scalar(lr)
+                let curvature = p_curvature(theta.clone(), p, a, b);
+                theta - grad.div(curvature).mul_scalar(lr)
             }
         }
     }
@@ -289,6 +284,13 @@ impl MirrorMap {
             }
         }
     }
+}
+
+/// `R''(t) = a + b (p - 1) |t|^(p-2)` of a p-homogeneous map: the inverse of its metric.
+fn p_curvature<const D: usize>(theta: Tensor<D>, p: f64, a: f64, b: f64) -> Tensor<D> {
+    abs_pow(theta, p - 2.0)
+        .mul_scalar(b * (p - 1.0))
+        .add_scalar(a)
 }
 
 /// `|x|^e` for `e >= 0`, using an integer power of `x^2` when `e` is an even integer (cheaper and

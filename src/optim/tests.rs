@@ -9,7 +9,8 @@ use super::*;
 use crate::bench::random_gradients;
 use crate::model::{BiasFreeMlp, Vgg};
 
-const POTENTIALS: [Potential; 5] = [
+/// Potentials every optimizer test covers (also used by the diagnostics tests).
+pub(crate) const POTENTIALS: [Potential; 5] = [
     Potential::Gd,
     Potential::Hyperbolic { lambda: 0.1 },
     Potential::Hyperbolic { lambda: 1e-5 },

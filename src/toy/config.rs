@@ -96,30 +96,30 @@ impl ToyConfig {
 
     /// Checks every value's range.
     pub fn validate(&self) -> Result<(), ConfigError> {
-        let invalid = |key: &str, message: &str| {
-            Err(ConfigError::Invalid {
-                key: key.to_string(),
-                message: message.to_string(),
-            })
-        };
         if self.seeds.is_empty() {
-            return invalid("seeds", "give at least one seed");
+            return Err(ConfigError::invalid("seeds", "give at least one seed"));
         }
         if !(2..=3).contains(&self.depth) {
-            return invalid("depth", "must be 2 or 3");
+            return Err(ConfigError::invalid("depth", "must be 2 or 3"));
         }
         if self.hidden == 0 || self.points == 0 || self.teacher_neurons == 0 {
-            return invalid("hidden/points/teacher_neurons", "must be at least 1");
+            return Err(ConfigError::invalid(
+                "hidden/points/teacher_neurons",
+                "must be at least 1",
+            ));
         }
         if self.max_steps == 0 {
-            return invalid("max_steps", "must be at least 1");
+            return Err(ConfigError::invalid("max_steps", "must be at least 1"));
         }
         if self.methods.is_empty() {
-            return invalid("methods", "give at least one method");
+            return Err(ConfigError::invalid("methods", "give at least one method"));
         }
         for (i, method) in self.methods.iter().enumerate() {
             if !(method.lr.is_finite() && method.lr > 0.0) {
-                return invalid(&format!("methods[{i}].lr"), "must be a finite number > 0");
+                return Err(ConfigError::invalid(
+                    format!("methods[{i}].lr"),
+                    "must be a finite number > 0",
+                ));
             }
             method
                 .optimizer()
@@ -130,7 +130,10 @@ impl ToyConfig {
                 })?;
         }
         if !(self.rescale_c > 0.0 && self.rescale_below > 0.0 && self.loss_target > 0.0) {
-            return invalid("rescale_c/rescale_below/loss_target", "must be > 0");
+            return Err(ConfigError::invalid(
+                "rescale_c/rescale_below/loss_target",
+                "must be > 0",
+            ));
         }
         Ok(())
     }

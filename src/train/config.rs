@@ -209,6 +209,16 @@ pub enum ConfigError {
     },
 }
 
+impl ConfigError {
+    /// An out-of-range value of `key`.
+    pub fn invalid(key: impl Into<String>, message: impl Into<String>) -> Self {
+        ConfigError::Invalid {
+            key: key.into(),
+            message: message.into(),
+        }
+    }
+}
+
 impl TrainConfig {
     /// Reads `path`, applies `overrides` (`key=value`, dotted keys, TOML values; bare words are
     /// strings), then parses and validates.
@@ -249,41 +259,56 @@ impl TrainConfig {
 
     /// Checks every value's range.
     pub fn validate(&self) -> Result<(), ConfigError> {
-        let invalid = |key: &str, message: &str| {
-            Err(ConfigError::Invalid {
-                key: key.to_string(),
-                message: message.to_string(),
-            })
-        };
         if self.name.trim().is_empty() || self.name.contains(['/', '\\']) {
-            return invalid("name", "must be a non-empty name without path separators");
+            return Err(ConfigError::invalid(
+                "name",
+                "must be a non-empty name without path separators",
+            ));
         }
         if self.epochs == 0 {
-            return invalid("epochs", "must be at least 1");
+            return Err(ConfigError::invalid("epochs", "must be at least 1"));
         }
         if self.batch_size == 0 {
-            return invalid("batch_size", "must be at least 1");
+            return Err(ConfigError::invalid("batch_size", "must be at least 1"));
         }
         if !(self.lr.is_finite() && self.lr > 0.0) {
-            return invalid("lr", "must be a finite number > 0");
+            return Err(ConfigError::invalid("lr", "must be a finite number > 0"));
         }
         if !(1..=64).contains(&self.model.width_divisor) {
-            return invalid("model.width_divisor", "must be between 1 and 64");
+            return Err(ConfigError::invalid(
+                "model.width_divisor",
+                "must be between 1 and 64",
+            ));
         }
         if self.data.n_train == Some(0) {
-            return invalid("data.n_train", "must be at least 1 (or absent for all)");
+            return Err(ConfigError::invalid(
+                "data.n_train",
+                "must be at least 1 (or absent for all)",
+            ));
         }
         if self.data.n_val == Some(0) {
-            return invalid("data.n_val", "must be at least 1 (or absent for all)");
+            return Err(ConfigError::invalid(
+                "data.n_val",
+                "must be at least 1 (or absent for all)",
+            ));
         }
         if self.logging.checkpoint_every == 0 {
-            return invalid("logging.checkpoint_every", "must be at least 1");
+            return Err(ConfigError::invalid(
+                "logging.checkpoint_every",
+                "must be at least 1",
+            ));
         }
         if self.logging.log_every == 0 {
-            return invalid("logging.log_every", "must be at least 1");
+            return Err(ConfigError::invalid(
+                "logging.log_every",
+                "must be at least 1",
+            ));
         }
         if self.logging.margin_images == 0 {
-            return invalid("logging.margin_images", "must be at least 1");
+            return Err(ConfigError::invalid(
+                "logging.margin_images",
+                "must be at least 1",
+            ));
         }
         self.optimizer
             .to_config()
