@@ -1,5 +1,6 @@
 //! Width-rescaled, layerwise mirror descent for Burn.
 
+mod fused_cpu;
 mod mirror_descent;
 mod param_paths;
 mod potential;

@@ -7,6 +7,8 @@
 //! all available as tensor operations.
 
 use burn::tensor::Tensor;
+
+use super::fused_cpu::{Power, fused_update, on_host_f32, squarings};
 use serde::{Deserialize, Serialize};
 
 /// Newton iterations of the p-homogeneous gradient inverse. The start is an upper bound within a
@@ -164,6 +166,9 @@ impl MirrorMap {
         grad: Tensor<D>,
         lr: f64,
     ) -> Tensor<D> {
+        if *self != MirrorMap::Euclidean && on_host_f32(&theta, &grad) {
+            return self.fused_primal_step(theta, grad, lr);
+        }
         match *self {
             // Same ops as Burn's SGD, so the two agree bit for bit.
             MirrorMap::Euclidean => theta - grad.mul_scalar(lr),
@@ -174,6 +179,54 @@ impl MirrorMap {
             MirrorMap::PHomogeneous { p, a, b } => {
                 let curvature = p_curvature(theta.clone(), p, a, b);
                 theta - grad.div(curvature).mul_scalar(lr)
+            }
+        }
+    }
+
+    /// The primal step of a non-Euclidean map as one pass over host memory (see
+    /// [`fused_update`]); the tensors must be f32 on `flex`.
+    fn fused_primal_step<const D: usize>(
+        &self,
+        theta: Tensor<D>,
+        grad: Tensor<D>,
+        lr: f64,
+    ) -> Tensor<D> {
+        match *self {
+            MirrorMap::Euclidean => self.primal_step(theta, grad, lr),
+            MirrorMap::Hyperbolic { c, s } => {
+                let (offset, scale) = ((1.0 / (s * s)) as f32, (lr / c) as f32);
+                fused_update(theta, grad, move |t, g| {
+                    t - (t * t + offset).sqrt() * g * scale
+                })
+            }
+            MirrorMap::PHomogeneous { p, a, b } => {
+                let (e, a, lr) = (p - 2.0, a as f32, lr as f32);
+                if e == 0.0 {
+                    let curvature = a + (b * (p - 1.0)) as f32;
+                    return fused_update(theta, grad, move |t, g| t - g / curvature * lr);
+                }
+                // b (p-1) |t|^e = |k t|^e: scaling first keeps |k t| near O(1), so the power stays
+                // out of the (very slow) subnormal range.
+                let k = (b * (p - 1.0)).powf(1.0 / e) as f32;
+                let step = move |t: f32, g: f32, power: f32| t - g / (a + power) * lr;
+                match Power::of(e) {
+                    Power::Squarings(1) => {
+                        fused_update(theta, grad, move |t, g| step(t, g, squarings::<1>(k * t)))
+                    }
+                    Power::Squarings(2) => {
+                        fused_update(theta, grad, move |t, g| step(t, g, squarings::<2>(k * t)))
+                    }
+                    Power::Squarings(3) => {
+                        fused_update(theta, grad, move |t, g| step(t, g, squarings::<3>(k * t)))
+                    }
+                    Power::Squarings(n) => {
+                        let e = 2f32.powi(n as i32);
+                        fused_update(theta, grad, move |t, g| step(t, g, (k * t).abs().powf(e)))
+                    }
+                    Power::General(e) => {
+                        fused_update(theta, grad, move |t, g| step(t, g, (k * t).abs().powf(e)))
+                    }
+                }
             }
         }
     }

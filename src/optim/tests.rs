@@ -603,3 +603,44 @@ fn optimizer_record_round_trips_and_the_next_step_is_unchanged() {
     let b = flat_params(&restored.step(0.1, model, copy));
     assert_eq!(a, b);
 }
+
+#[test]
+fn fused_cpu_step_equals_the_tensor_op_step() {
+    let (device, seed) = seeded_device();
+    let n = 3000;
+    let theta = host(Tensor::<1>::random(
+        [n],
+        Distribution::Normal(0.0, 0.3),
+        &device,
+    ));
+    let grad = host(Tensor::<1>::random(
+        [n],
+        Distribution::Normal(0.0, 1.0),
+        &device,
+    ));
+    for potential in POTENTIALS {
+        for scaling in [WidthScaling::FanIn, WidthScaling::None] {
+            let map = MirrorMap::new(potential, scaling, 27);
+            // f32 on flex takes the one-pass path; f64 takes the tensor ops.
+            let fused = host(map.primal_step(
+                f32_tensor(&theta, [n], &device),
+                f32_tensor(&grad, [n], &device),
+                0.05,
+            ));
+            let ops = host(map.primal_step(
+                f64_tensor(theta.clone(), [n], &device),
+                f64_tensor(grad.clone(), [n], &device),
+                0.05,
+            ));
+            // f32 against f64: 1e-5 relative (|t|^8 amplifies f32 rounding), plus 1e-6 absolute
+            // for results that cancel (theta ~ 0.3 and lr m g nearly equal).
+            assert_close(
+                &fused,
+                &ops,
+                1e-5,
+                1e-6,
+                &format!("seed {seed} {potential:?} {scaling:?}"),
+            );
+        }
+    }
+}

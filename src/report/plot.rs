@@ -42,6 +42,8 @@ pub struct Chart {
     pub log_y: bool,
     /// The lines.
     pub series: Vec<Series>,
+    /// Image size in pixels (default [`PNG_SIZE`]).
+    pub size: Option<(u32, u32)>,
 }
 
 fn register_font() {
@@ -72,8 +74,9 @@ impl Chart {
         register_font();
         let png = base.with_extension("png");
         let svg = base.with_extension("svg");
-        self.draw(BitMapBackend::new(&png, PNG_SIZE).into_drawing_area())?;
-        self.draw(SVGBackend::new(&svg, PNG_SIZE).into_drawing_area())?;
+        let size = self.size.unwrap_or(PNG_SIZE);
+        self.draw(BitMapBackend::new(&png, size).into_drawing_area())?;
+        self.draw(SVGBackend::new(&svg, size).into_drawing_area())?;
         Ok(())
     }
 

@@ -48,7 +48,7 @@ pub struct ToyRun {
     pub active_neurons: usize,
     /// Largest drift of `Q_l - Q_{l+1}` from its initial value.
     pub balance_drift: f64,
-    /// Margin trajectory, one point per decade-tenth of the loss after separation.
+    /// Margin trajectory after separation, one point per half decade of the loss.
     pub trajectory: Vec<TrajectoryPoint>,
     /// Input-weight representation: `a_j w_j` (2-layer) or `w_j ||W_2 row j||` (3-layer).
     pub representation: Vec<[f64; 2]>,
@@ -173,7 +173,7 @@ pub fn run(config: &ToyConfig, method: &ToyMethod, seed: u64) -> ToyRun {
                 log10_inverse_loss: -log_loss / std::f64::consts::LN_10,
                 gamma: k_margins(-max_neg, &layers, config.depth),
             });
-            next_record = log_loss - std::f64::consts::LN_10 / 10.0;
+            next_record = log_loss - std::f64::consts::LN_10 / 2.0;
         }
         // Rescaled: the gradient of L / L_now (a constant), i.e. step c * eta / L on L, computed
         // in the log domain so that nothing underflows.

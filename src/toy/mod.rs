@@ -24,6 +24,9 @@ pub use experiment::{Problem, ToyRun, TrajectoryPoint, k_margins, problem, run, 
 use crate::diagnostics::layer_histogram;
 use crate::report::{Chart, Series};
 
+/// Size of the toy figures (smaller than the report's: they are committed as references).
+const FIGURE_SIZE: (u32, u32) = (720, 450);
+
 /// Mean and sample standard deviation.
 #[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
 pub struct MeanStd {
@@ -159,7 +162,7 @@ pub fn table(results: &ToyResults) -> String {
 /// Writes `results.json`, `tables.md` and the figures into `out`.
 pub fn write_outputs(results: &ToyResults, out: &Path) -> anyhow::Result<()> {
     std::fs::create_dir_all(out)?;
-    let json = serde_json::to_vec_pretty(results)?;
+    let json = serde_json::to_vec(results)?;
     crate::fsutil::write_atomic(&out.join("results.json"), &json)?;
     let mut md = table(results);
     md.push('\n');
@@ -178,6 +181,7 @@ pub fn write_outputs(results: &ToyResults, out: &Path) -> anyhow::Result<()> {
                 markers_only: true,
                 ..Default::default()
             }],
+            size: Some(FIGURE_SIZE),
             ..Default::default()
         };
         let name = format!("representation_{}", m.name);
@@ -211,6 +215,7 @@ pub fn write_outputs(results: &ToyResults, out: &Path) -> anyhow::Result<()> {
                 }
             })
             .collect(),
+        size: Some(FIGURE_SIZE),
         ..Default::default()
     };
     magnitudes.render(&out.join("weight_magnitudes"))?;
@@ -236,6 +241,7 @@ pub fn write_outputs(results: &ToyResults, out: &Path) -> anyhow::Result<()> {
                     ..Default::default()
                 })
                 .collect(),
+            size: Some(FIGURE_SIZE),
             ..Default::default()
         };
         let name = format!("margin_l{}_vs_inverse_loss", k + 1);

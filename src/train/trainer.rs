@@ -97,12 +97,10 @@ fn train_run(options: &TrainOptions) -> Result<Summary, TrainError> {
         .autodiff();
     device.seed(config.seed);
     let mut model = Vgg::new(config.model.width_divisor, &device);
-    let mut optimizer = config
-        .optimizer
-        .to_config()
+    let optimizer_config = config.optimizer.to_config();
+    let mut optimizer = optimizer_config
         .init_for(&model)
         .map_err(|e| anyhow::anyhow!("config: invalid `optimizer`: {e}"))?;
-    let optimizer_config = config.optimizer.to_config();
     let diagnostics = DiagnosticsLog::new(run.root());
     let probe = margin_probe(&train_set, &batcher, config.logging.margin_images, &device)?;
     let mut rows = Vec::new();
@@ -169,7 +167,7 @@ fn train_run(options: &TrainOptions) -> Result<Summary, TrainError> {
             let batch = batch.map_err(|e| anyhow::anyhow!("reading a training batch: {e}"))?;
             let logits = model.forward(batch.images);
             let loss = loss_fn.forward(logits.clone(), batch.targets.clone());
-            tally.add(loss.clone().detach(), logits, batch.targets);
+            tally.add(loss.clone().detach(), logits.detach(), batch.targets);
             let grads = GradientsParams::from_grads(loss.backward(), &model);
             model = optimizer.step(config.lr, model, grads);
             bar.inc(1);
