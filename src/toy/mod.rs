@@ -128,7 +128,7 @@ pub fn run_all(config: &ToyConfig) -> ToyResults {
 /// The results as a Markdown table (mean ± std over seeds).
 pub fn table(results: &ToyResults) -> String {
     let mut md = format!(
-        "# {} ({}-layer student, {} seeds)\n\n| method | lr | L1 margin | L2 margin | L3 margin | Q-margin | active neurons | balance drift | diverged |\n|---|---:|---:|---:|---:|---:|---:|---:|---:|\n",
+        "# {} ({}-layer student, {} seeds)\n\n| method | lr | L1 margin | L2 margin | L3 margin | Q-margin | active neurons | balance drift | reached L target | diverged |\n|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n",
         results.config.name,
         results.config.depth,
         results.config.seeds.len()
@@ -140,9 +140,11 @@ pub fn table(results: &ToyResults) -> String {
         };
         let active = m.summary["active_neurons"];
         let diverged = m.runs.iter().filter(|r| r.diverged).count();
+        let target = results.config.loss_target.log10();
+        let reached = m.runs.iter().filter(|r| r.log10_final_loss < target).count();
         let _ = writeln!(
             md,
-            "| {} ({}) | {} | {} | {} | {} | {} | {:.1} ± {:.1} | {} | {diverged}/{} |",
+            "| {} ({}) | {} | {} | {} | {} | {} | {:.1} ± {:.1} | {} | {reached}/{} | {diverged}/{} |",
             m.name,
             m.potential.label(),
             m.lr,
@@ -153,6 +155,7 @@ pub fn table(results: &ToyResults) -> String {
             active.mean,
             active.std,
             cell("balance_drift"),
+            m.runs.len(),
             m.runs.len()
         );
     }

@@ -1,0 +1,127 @@
+//! Finding CIFAR-10 on disk, and downloading the official archive when it is not there.
+
+use std::fs;
+use std::io::{Read, Write};
+use std::path::{Path, PathBuf};
+
+use md5::{Digest, Md5};
+
+use super::cifar::{ARCHIVE_NAME, Cifar10, DataError, binary_dir, read_archive, read_dir};
+
+/// Where the official binary archive is published.
+pub const OFFICIAL_URL: &str = "https://www.cs.toronto.edu/~kriz/cifar-10-binary.tar.gz";
+/// Its published MD5.
+pub const OFFICIAL_MD5: &str = "c32a1d4ab5d03f1284b67883e8d87530";
+
+/// The data directory: `--data-dir` if given, else `$MIRRORBURN_DATA`, else `data/`.
+pub fn data_dir(cli: Option<&Path>) -> PathBuf {
+    cli.map(Path::to_path_buf)
+        .or_else(|| std::env::var_os("MIRRORBURN_DATA").map(PathBuf::from))
+        .unwrap_or_else(|| PathBuf::from("data"))
+}
+
+/// Loads CIFAR-10 from `dir`: the six binary files (in `dir` or its `cifar-10-batches-bin`
+/// subfolder), else `dir/cifar-10-binary.tar.gz`, else (when `download` is set) the official
+/// archive fetched into `dir` first.
+pub fn load(dir: &Path, download: bool) -> Result<Cifar10, DataError> {
+    if let Some(found) = binary_dir(dir) {
+        return read_dir(&found);
+    }
+    let archive = dir.join(ARCHIVE_NAME);
+    if !archive.is_file() {
+        if !download {
+            return read_dir(dir); // reports exactly which files are missing
+        }
+        fetch(OFFICIAL_URL, &archive, OFFICIAL_MD5, true)?;
+    }
+    read_archive(&archive)
+}
+
+/// Downloads `url` to `dest`, checking its MD5 against `expected_md5`. The bytes go to a
+/// temporary file that is renamed into place only after the checksum matches, so `dest` is
+/// never half-written. Shows a progress bar when `progress` is set.
+pub fn fetch(url: &str, dest: &Path, expected_md5: &str, progress: bool) -> Result<(), DataError> {
+    let dir = dest.parent().unwrap_or(Path::new(".")).to_path_buf();
+    let failed = |reason: String| DataError::Download {
+        url: url.to_string(),
+        reason,
+        dir: dir.clone(),
+    };
+    let io_error = |source| DataError::Io {
+        path: dest.to_path_buf(),
+        source,
+    };
+    let response = ureq::get(url).call().map_err(|e| failed(e.to_string()))?;
+    let total = response
+        .header("Content-Length")
+        .and_then(|v| v.parse::<u64>().ok());
+    let bar = if progress {
+        indicatif::ProgressBar::new(total.unwrap_or(0))
+    } else {
+        indicatif::ProgressBar::hidden()
+    };
+    bar.set_style(
+        indicatif::ProgressStyle::with_template(
+            "downloading CIFAR-10 {bar:40} {bytes}/{total_bytes} {bytes_per_sec} eta {eta}",
+        )
+        .expect("static template"),
+    );
+    fs::create_dir_all(&dir).map_err(io_error)?;
+    let tmp = dir.join(format!(".{ARCHIVE_NAME}.part{}", std::process::id()));
+    let result = stream_to(response.into_reader(), &tmp, &bar)
+        .map_err(|e| failed(format!("transfer interrupted: {e}")))
+        .and_then(|(digest, received)| match total {
+            Some(total) if received != total => {
+                Err(failed(format!("received {received} of {total} bytes")))
+            }
+            _ => Ok(digest),
+        })
+        .and_then(|digest| {
+            if digest == expected_md5 {
+                Ok(())
+            } else {
+                Err(DataError::Checksum {
+                    path: dest.to_path_buf(),
+                    expected: expected_md5.to_string(),
+                    actual: digest,
+                })
+            }
+        });
+    bar.finish_and_clear();
+    match result {
+        Ok(()) => fs::rename(&tmp, dest).map_err(io_error),
+        Err(error) => {
+            let _ = fs::remove_file(&tmp);
+            Err(error)
+        }
+    }
+}
+
+/// Copies `reader` into a new file at `path`, returning the hex MD5 and the byte count.
+fn stream_to(
+    mut reader: impl Read,
+    path: &Path,
+    bar: &indicatif::ProgressBar,
+) -> std::io::Result<(String, u64)> {
+    let mut file = fs::File::create(path)?;
+    let mut hasher = Md5::new();
+    let mut buffer = vec![0u8; 1 << 16];
+    let mut received = 0u64;
+    loop {
+        let n = reader.read(&mut buffer)?;
+        if n == 0 {
+            break;
+        }
+        hasher.update(&buffer[..n]);
+        file.write_all(&buffer[..n])?;
+        received += n as u64;
+        bar.inc(n as u64);
+    }
+    file.sync_all()?;
+    let digest: String = hasher
+        .finalize()
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect();
+    Ok((digest, received))
+}
