@@ -141,7 +141,11 @@ pub fn table(results: &ToyResults) -> String {
         let active = m.summary["active_neurons"];
         let diverged = m.runs.iter().filter(|r| r.diverged).count();
         let target = results.config.loss_target.log10();
-        let reached = m.runs.iter().filter(|r| r.log10_final_loss < target).count();
+        let reached = m
+            .runs
+            .iter()
+            .filter(|r| r.log10_final_loss < target)
+            .count();
         let _ = writeln!(
             md,
             "| {} ({}) | {} | {} | {} | {} | {} | {:.1} ± {:.1} | {} | {reached}/{} | {diverged}/{} |",
