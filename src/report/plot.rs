@@ -72,8 +72,13 @@ impl Chart {
     /// Writes `<base>.png` and `<base>.svg`.
     pub fn render(&self, base: &Path) -> anyhow::Result<()> {
         register_font();
-        let png = base.with_extension("png");
-        let svg = base.with_extension("svg");
+        // Append (not replace) the extension: names like `representation_lambda-0.1` keep their dot.
+        let with = |ext: &str| {
+            let mut name = base.as_os_str().to_owned();
+            name.push(ext);
+            std::path::PathBuf::from(name)
+        };
+        let (png, svg) = (with(".png"), with(".svg"));
         let size = self.size.unwrap_or(PNG_SIZE);
         self.draw(BitMapBackend::new(&png, size).into_drawing_area())?;
         self.draw(SVGBackend::new(&svg, size).into_drawing_area())?;
