@@ -122,3 +122,27 @@ fn larger_lambda_moves_the_representation_towards_gd() {
         }
     }
 }
+
+#[test]
+fn outputs_are_written_and_every_figure_the_table_names_exists() {
+    let mut config = config("toy-2layer-lambda-p3.toml");
+    config.seeds = vec![3];
+    config.max_steps = 50;
+    let results = mirrorburn::toy::run_all(&config);
+    let out = std::env::temp_dir().join(format!("mirrorburn-toy-out-{}", std::process::id()));
+    mirrorburn::toy::write_outputs(&results, &out).unwrap();
+    let json: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(out.join("results.json")).unwrap()).unwrap();
+    assert_eq!(json["methods"].as_array().unwrap().len(), config.methods.len());
+    assert_eq!(json["methods"][0]["runs"][0]["steps"], 50);
+    let tables = std::fs::read_to_string(out.join("tables.md")).unwrap();
+    let figures: Vec<&str> = tables
+        .split("](")
+        .skip(1)
+        .map(|rest| &rest[..rest.find(')').unwrap()])
+        .collect();
+    assert_eq!(figures.len(), config.methods.len() + 4, "{tables}");
+    for figure in figures {
+        assert!(out.join(figure).is_file(), "{figure} is missing");
+    }
+}
