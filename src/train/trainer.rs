@@ -171,8 +171,15 @@ fn train_run(options: &TrainOptions) -> Result<Summary, TrainError> {
             let grads = GradientsParams::from_grads(loss.backward(), &model);
             model = optimizer.step(config.lr, model, grads);
             bar.inc(1);
-            let rate = tally.seen as f64 / started.elapsed().as_secs_f64();
-            bar.set_message(format!("{rate:.0} img/s"));
+            // On a terminal, show the running loss and accuracy every 10 batches (one small read).
+            if interactive && bar.position().is_multiple_of(10) {
+                let rate = tally.seen as f64 / started.elapsed().as_secs_f64();
+                let (loss, acc) = tally.clone().finish();
+                bar.set_message(format!(
+                    "loss {loss:.4} acc {:.2}% {rate:.0} img/s",
+                    100.0 * acc
+                ));
+            }
         }
         let train_seconds = started.elapsed().as_secs_f64();
         let seen = tally.seen;
@@ -356,8 +363,9 @@ pub fn evaluate(
     Ok(tally.finish())
 }
 
-/// Loss and hit counts summed on the device over an epoch, read back once at the end.
-#[derive(Default)]
+/// Loss and hit counts summed on the device over an epoch, read back once at the end (and, on a
+/// terminal, every 10 batches for the progress bar).
+#[derive(Default, Clone)]
 struct Tally {
     loss_sum: Option<Tensor<1>>,
     hits: Option<Tensor<1, Int>>,
