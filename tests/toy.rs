@@ -133,7 +133,10 @@ fn outputs_are_written_and_every_figure_the_table_names_exists() {
     mirrorburn::toy::write_outputs(&results, &out).unwrap();
     let json: serde_json::Value =
         serde_json::from_slice(&std::fs::read(out.join("results.json")).unwrap()).unwrap();
-    assert_eq!(json["methods"].as_array().unwrap().len(), config.methods.len());
+    assert_eq!(
+        json["methods"].as_array().unwrap().len(),
+        config.methods.len()
+    );
     assert_eq!(json["methods"][0]["runs"][0]["steps"], 50);
     let tables = std::fs::read_to_string(out.join("tables.md")).unwrap();
     let figures: Vec<&str> = tables
