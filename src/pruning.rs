@@ -8,9 +8,7 @@ use anyhow::Context;
 
 use crate::backend::Backend;
 use crate::data::{self, CifarBatcher, CifarDataset};
-use crate::diagnostics::{
-    PruneScope, prune_weights, weight_layers, weight_values, with_weights, zero_fraction,
-};
+use crate::diagnostics::{PruneScope, prune_weights, weight_layers, with_weights, zero_fraction};
 use crate::fsutil::write_atomic;
 use crate::model::Vgg;
 use crate::train::{BEST_MODEL, RunDir, TrainConfig, evaluate, load_model};
@@ -85,16 +83,21 @@ pub fn prune_run(
         config.data.subset_seed,
     );
 
-    let original = weight_values(&model);
-    let paths: Vec<String> = weight_layers(&model).into_iter().map(|l| l.path).collect();
+    let layers = weight_layers(&model);
+    let paths: Vec<String> = layers.iter().map(|l| l.path.clone()).collect();
+    let original: Vec<Vec<f32>> = layers
+        .into_iter()
+        .map(|l| l.weights.into_iter().map(|w| w as f32).collect())
+        .collect();
     let mut rows = Vec::new();
     for &sparsity in sparsities {
         let pruned = prune_weights(&original, sparsity, scope);
         let per_layer: Vec<f64> = pruned.iter().map(|w| zero_fraction(w)).collect();
         let total: usize = pruned.iter().map(Vec::len).sum();
-        let zeros: f64 = pruned
+        let zeros: f64 = per_layer
             .iter()
-            .map(|w| zero_fraction(w) * w.len() as f64)
+            .zip(&pruned)
+            .map(|(f, w)| f * w.len() as f64)
             .sum();
         let candidate = with_weights(model.clone(), pruned);
         let (val_loss, val_acc) = evaluate(&candidate, &val, &batcher, config.batch_size, &device)?;

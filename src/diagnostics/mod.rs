@@ -11,7 +11,7 @@ pub use balance::{BALANCE_HEADER, balance_rows, conjugate_sum, layer_q};
 pub use histogram::{Histogram, LayerHistogram, LayerSummary, layer_histogram, summarize};
 pub use log::{DiagnosticsLog, MarginProbe, margin_probe};
 pub use margins::{MARGINS_HEADER, Margins, class_margins, margins};
-pub use prune::{PruneScope, prune_weights, weight_values, with_weights, zero_fraction};
+pub use prune::{PruneScope, prune_weights, with_weights, zero_fraction};
 pub use snapshot::{LayerWeights, weight_layers};
 
 /// A number for a CSV cell: plain notation for ordinary magnitudes, scientific notation (still

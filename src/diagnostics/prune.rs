@@ -58,21 +58,6 @@ pub fn zero_fraction(values: &[f32]) -> f64 {
     values.iter().filter(|v| **v == 0.0).count() as f64 / values.len().max(1) as f64
 }
 
-/// The weight tensors (rank >= 2) of `module` as host vectors, in visiting order.
-pub fn weight_values<M: Module>(module: &M) -> Vec<Vec<f32>> {
-    struct Collect(Vec<Vec<f32>>);
-    impl burn::module::ModuleVisitor for Collect {
-        fn visit_float<const D: usize>(&mut self, param: &Param<Tensor<D>>) {
-            if D >= 2 {
-                self.0.push(param.val().into_data().iter::<f32>().collect());
-            }
-        }
-    }
-    let mut collect = Collect(Vec::new());
-    module.visit(&mut collect);
-    collect.0
-}
-
 /// `module` with its weight tensors (rank >= 2, visiting order) replaced by `values`; biases and
 /// parameter ids are kept.
 pub fn with_weights<M: Module>(module: M, values: Vec<Vec<f32>>) -> M {

@@ -7,6 +7,7 @@ use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 
 use anyhow::Context;
+use serde::{Deserialize, Serialize};
 
 pub use plot::{Chart, PNG_SIZE, Series};
 
@@ -126,11 +127,26 @@ fn name_of<T: serde::Serialize>(value: &T) -> String {
         .unwrap_or_default()
 }
 
-fn mean_std(values: &[f64]) -> (f64, f64) {
-    let n = values.len().max(1) as f64;
-    let mean = values.iter().sum::<f64>() / n;
-    let var = values.iter().map(|v| (v - mean).powi(2)).sum::<f64>() / (n - 1.0).max(1.0);
-    (mean, var.sqrt())
+/// Mean and sample standard deviation.
+#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
+pub struct MeanStd {
+    /// Mean.
+    pub mean: f64,
+    /// Sample standard deviation (0 for one value).
+    pub std: f64,
+}
+
+impl MeanStd {
+    /// Of `values` (NaN mean when empty).
+    pub fn of(values: &[f64]) -> Self {
+        let n = values.len() as f64;
+        let mean = values.iter().sum::<f64>() / n;
+        let var = values.iter().map(|v| (v - mean).powi(2)).sum::<f64>() / (n - 1.0).max(1.0);
+        Self {
+            mean,
+            std: var.sqrt(),
+        }
+    }
 }
 
 /// Writes the figures and `report.md` for `run_dirs` into `out`; returns the report's path.
@@ -163,7 +179,7 @@ pub fn write_report(run_dirs: &[PathBuf], out: &Path) -> anyhow::Result<PathBuf>
             .filter_map(|r| r.summary.best_val_acc)
             .map(|a| 100.0 * a)
             .collect();
-        let (mean, std) = mean_std(&best);
+        let MeanStd { mean, std } = MeanStd::of(&best);
         let c = &members[0].config;
         let _ = writeln!(
             md,
@@ -309,7 +325,7 @@ fn pruning_chart(groups: &[(String, Vec<RunData>)]) -> Chart {
                     .filter_map(|c| c.get(k))
                     .map(|p| 100.0 * p.1)
                     .collect();
-                points.push((100.0 * s, mean_std(&accs).0));
+                points.push((100.0 * s, MeanStd::of(&accs).mean));
                 if curves.len() > 1 {
                     let lo = accs.iter().copied().fold(f64::INFINITY, f64::min);
                     let hi = accs.iter().copied().fold(f64::NEG_INFINITY, f64::max);

@@ -22,32 +22,10 @@ pub use config::{ToyConfig, ToyMethod};
 pub use experiment::{Problem, ToyRun, TrajectoryPoint, k_margins, problem, run, student_weights};
 
 use crate::diagnostics::layer_histogram;
-use crate::report::{Chart, Series};
+use crate::report::{Chart, MeanStd, Series};
 
 /// Size of the toy figures (smaller than the report's: they are committed as references).
 const FIGURE_SIZE: (u32, u32) = (720, 450);
-
-/// Mean and sample standard deviation.
-#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
-pub struct MeanStd {
-    /// Mean.
-    pub mean: f64,
-    /// Sample standard deviation (0 for one value).
-    pub std: f64,
-}
-
-impl MeanStd {
-    /// Of `values` (NaN mean when empty).
-    pub fn of(values: &[f64]) -> Self {
-        let n = values.len() as f64;
-        let mean = values.iter().sum::<f64>() / n;
-        let var = values.iter().map(|v| (v - mean).powi(2)).sum::<f64>() / (n - 1.0).max(1.0);
-        Self {
-            mean,
-            std: var.sqrt(),
-        }
-    }
-}
 
 /// One method's runs and summary.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]

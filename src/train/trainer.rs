@@ -234,15 +234,21 @@ fn train_run(options: &TrainOptions) -> Result<Summary, TrainError> {
         if epoch % config.logging.log_every == 0 || epoch == config.epochs {
             diagnostics.record(epoch, &model, &optimizer_config, &probe, &mut initial_q)?;
         }
+        let checkpoint_due = epoch % config.logging.checkpoint_every == 0 || epoch == config.epochs;
+        let weights = if improved || checkpoint_due {
+            model_bytes(&model)?
+        } else {
+            Vec::new()
+        };
         if improved {
-            io(run.write(BEST_MODEL, &model_bytes(&model)?), BEST_MODEL)?;
+            io(run.write(BEST_MODEL, &weights), BEST_MODEL)?;
         }
-        if epoch % config.logging.checkpoint_every == 0 || epoch == config.epochs {
+        if checkpoint_due {
             let optimizer_bytes = optimizer
                 .into_bytes()
                 .map_err(|e| anyhow::anyhow!("serializing the optimizer: {e:?}"))?;
             io(
-                run.write_checkpoint(epoch, &model_bytes(&model)?, &optimizer_bytes),
+                run.write_checkpoint(epoch, &weights, &optimizer_bytes),
                 "checkpoint",
             )?;
             last_checkpoint = epoch;
