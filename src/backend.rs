@@ -26,7 +26,24 @@ pub struct BackendNotCompiled {
     pub name: &'static str,
 }
 
+/// A backend resolved to its device, once per command.
+#[derive(Clone, Debug)]
+pub struct BackendDevice {
+    /// The backend (recorded in run summaries).
+    pub backend: Backend,
+    /// Its (non-autodiff) device.
+    pub device: Device,
+}
+
 impl Backend {
+    /// Resolves the backend to its device, or an error naming the cargo feature to enable.
+    pub fn resolve(self) -> Result<BackendDevice, BackendNotCompiled> {
+        Ok(BackendDevice {
+            backend: self,
+            device: self.device()?,
+        })
+    }
+
     /// The backend's name, as on the command line.
     pub fn name(&self) -> &'static str {
         match self {

@@ -10,7 +10,8 @@ mod common;
 use std::process::Command;
 
 use common::*;
-use mirrorburn::train::{Checkpoint, RunStatus, Summary, TrainConfig};
+use mirrorburn::config::TrainConfig;
+use mirrorburn::rundir::{CheckpointIndex, RunStatus, Summary};
 
 fn train_on_shared_cifar(config: &str, label: &str) -> std::path::PathBuf {
     let data = shared_cifar();
@@ -75,12 +76,13 @@ fn check_run(config: &str, label: &str) {
         serde_json::from_slice(&std::fs::read(out.join("summary.json")).unwrap()).unwrap();
     assert_eq!(summary.status, RunStatus::Completed);
     assert_eq!(summary.final_val_acc, Some(last[4]));
-    let checkpoint: Checkpoint =
+    let index: CheckpointIndex =
         serde_json::from_slice(&std::fs::read(out.join("checkpoint.json")).unwrap()).unwrap();
-    assert_eq!(checkpoint.epoch, 4);
+    assert_eq!(index.latest.epoch, 4);
+    assert_eq!(index.previous.as_ref().map(|c| c.epoch), Some(3));
     for file in [
-        &checkpoint.model,
-        &checkpoint.optimizer,
+        &index.latest.model.path,
+        &index.latest.optimizer.path,
         "checkpoints/best-model.bpk",
     ] {
         assert!(out.join(file).is_file(), "{label}: {file} missing");

@@ -6,10 +6,12 @@ use std::path::{Path, PathBuf};
 
 use common::*;
 use mirrorburn::backend::Backend;
+use mirrorburn::config::TrainConfig;
 use mirrorburn::diagnostics::PruneScope;
-use mirrorburn::pruning::{CheckpointChoice, prune_run};
-use mirrorburn::report::{PNG_SIZE, write_report};
-use mirrorburn::train::{RunDir, TrainConfig, TrainOptions, train};
+use mirrorburn::plot::PNG_SIZE;
+use mirrorburn::report::write_report;
+use mirrorburn::rundir::RunDir;
+use mirrorburn::train::{CheckpointChoice, TrainOptions, prune_run, train};
 
 fn short_run(root: &Path, data: &Path, potential: &str) -> PathBuf {
     let text = format!(
@@ -20,7 +22,7 @@ fn short_run(root: &Path, data: &Path, potential: &str) -> PathBuf {
     let out = root.join(config.optimizer.potential.label());
     let options = TrainOptions {
         config,
-        backend: Backend::Flex,
+        compute: Backend::Flex.resolve().unwrap(),
         out: out.clone(),
         resume: false,
         data_dir: Some(data.to_path_buf()),
@@ -50,11 +52,11 @@ fn pruning_at_zero_sparsity_reproduces_the_evaluation_and_report_renders() {
             CheckpointChoice::Last,
             &[0.0, 0.5, 0.9],
             PruneScope::Layer,
-            Backend::Flex,
+            &Backend::Flex.resolve().unwrap(),
             Some(&data),
         )
         .unwrap();
-        let last = RunDir::new(run).metrics().pop().unwrap();
+        let last = RunDir::new(run).read_metrics().unwrap().pop().unwrap();
         assert_eq!(
             rows[0].val_acc, last.val_acc,
             "sparsity 0 is the unpruned evaluation"
@@ -65,7 +67,7 @@ fn pruning_at_zero_sparsity_reproduces_the_evaluation_and_report_renders() {
         );
         assert_eq!(rows[0].achieved, 0.0);
         for (row, want) in rows.iter().zip([0.0, 0.5, 0.9]) {
-            for (layer, achieved) in row.per_layer.iter().enumerate() {
+            for (layer, (_, achieved)) in row.per_layer.iter().enumerate() {
                 let n = [108.0, 144.0][layer.min(1)]; // first conv 4x3x3x3; others are larger
                 assert!(
                     (achieved - want).abs() <= 1.0 / n,

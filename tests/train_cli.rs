@@ -12,7 +12,7 @@ use burn::store::ModuleRecord;
 use burn::tensor::{Bytes, Device};
 use common::*;
 use mirrorburn::model::Vgg;
-use mirrorburn::train::{Checkpoint, RunStatus, Summary};
+use mirrorburn::rundir::{CheckpointIndex, RunStatus, Summary};
 
 const CONFIG: &str = r#"
 name = "cli-test"
@@ -84,9 +84,9 @@ fn deterministic_metrics(out: &Path) -> Vec<String> {
 /// Every weight of the final checkpoint (record files also hold per-process parameter ids, so
 /// the values are compared, not the bytes).
 fn final_weights(out: &Path) -> Vec<f32> {
-    let checkpoint: Checkpoint =
+    let index: CheckpointIndex =
         serde_json::from_slice(&std::fs::read(out.join("checkpoint.json")).unwrap()).unwrap();
-    let bytes = std::fs::read(out.join(checkpoint.model)).unwrap();
+    let bytes = std::fs::read(out.join(index.latest.model.path)).unwrap();
     let record = ModuleRecord::from_bytes(Bytes::from_bytes_vec(bytes)).unwrap();
     let model = Vgg::new(16, &Device::flex())
         .try_load_record(record)
@@ -120,8 +120,8 @@ fn a_run_killed_mid_training_resumes_to_the_same_result() {
     loop {
         let epoch = std::fs::read(interrupted.join("checkpoint.json"))
             .ok()
-            .and_then(|b| serde_json::from_slice::<Checkpoint>(&b).ok())
-            .map_or(0, |c| c.epoch);
+            .and_then(|b| serde_json::from_slice::<CheckpointIndex>(&b).ok())
+            .map_or(0, |c| c.latest.epoch);
         if epoch >= 2 {
             break;
         }

@@ -13,26 +13,60 @@ pub const OFFICIAL_URL: &str = "https://www.cs.toronto.edu/~kriz/cifar-10-binary
 /// Its published MD5.
 pub const OFFICIAL_MD5: &str = "c32a1d4ab5d03f1284b67883e8d87530";
 
-/// The data directory: `--data-dir` if given, else `$MIRRORBURN_DATA`, else `data/`.
-pub fn data_dir(cli: Option<&Path>) -> PathBuf {
-    cli.map(Path::to_path_buf)
-        .or_else(|| std::env::var_os("MIRRORBURN_DATA").map(PathBuf::from))
+/// The environment variable naming the data directory.
+pub const DATA_DIR_VARIABLE: &str = "MIRRORBURN_DATA";
+
+/// The data directory of a command: `--data-dir` if given, else the config's `data.dir`, else
+/// `$MIRRORBURN_DATA`, else `data/`.
+pub fn data_dir(cli: Option<&Path>, config: Option<&Path>) -> PathBuf {
+    cli.or(config)
+        .map(Path::to_path_buf)
+        .or_else(|| std::env::var_os(DATA_DIR_VARIABLE).map(PathBuf::from))
         .unwrap_or_else(|| PathBuf::from("data"))
+}
+
+/// Whether `dir` holds CIFAR-10 in a form [`load`] reads without downloading.
+pub fn holds_cifar(dir: &Path) -> bool {
+    binary_dir(dir).is_some() || dir.join(ARCHIVE_NAME).is_file()
+}
+
+/// Where an archive is downloaded from and the MD5 it must have.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ArchiveSource {
+    /// URL of the `.tar.gz`.
+    pub url: String,
+    /// Its hex MD5.
+    pub md5: String,
+}
+
+impl ArchiveSource {
+    /// The official CIFAR-10 binary archive.
+    pub fn official() -> Self {
+        Self {
+            url: OFFICIAL_URL.to_string(),
+            md5: OFFICIAL_MD5.to_string(),
+        }
+    }
 }
 
 /// Loads CIFAR-10 from `dir`: the six binary files (in `dir` or its `cifar-10-batches-bin`
 /// subfolder), else `dir/cifar-10-binary.tar.gz`, else (when `download` is set) the official
 /// archive fetched into `dir` first.
 pub fn load(dir: &Path, download: bool) -> Result<Cifar10, DataError> {
+    load_or_fetch(dir, download.then(ArchiveSource::official).as_ref())
+}
+
+/// Like [`load`], downloading from `source` (when given) if `dir` holds no copy.
+pub fn load_or_fetch(dir: &Path, source: Option<&ArchiveSource>) -> Result<Cifar10, DataError> {
     if let Some(found) = binary_dir(dir) {
         return read_dir(&found);
     }
     let archive = dir.join(ARCHIVE_NAME);
     if !archive.is_file() {
-        if !download {
+        let Some(source) = source else {
             return read_dir(dir); // reports exactly which files are missing
-        }
-        fetch(OFFICIAL_URL, &archive, OFFICIAL_MD5, true)?;
+        };
+        fetch(&source.url, &archive, &source.md5, true)?;
     }
     read_archive(&archive)
 }

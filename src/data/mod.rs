@@ -11,4 +11,7 @@ pub use cifar::{
 pub use dataset::{
     CifarBatch, CifarBatcher, CifarDataset, CifarItem, Normalization, channel_stats, loader,
 };
-pub use download::{OFFICIAL_MD5, OFFICIAL_URL, data_dir, fetch, load};
+pub use download::{
+    ArchiveSource, DATA_DIR_VARIABLE, OFFICIAL_MD5, OFFICIAL_URL, data_dir, fetch, holds_cifar,
+    load, load_or_fetch,
+};

@@ -51,6 +51,16 @@ impl Histogram {
     pub fn total(&self) -> u64 {
         self.counts.iter().sum::<u64>() + self.below + self.above
     }
+
+    /// `(bin centre, count / total)` per bin, the centre geometric (for log-spaced bins).
+    pub fn geometric_density(&self, total: u64) -> Vec<(f64, f64)> {
+        let total = total.max(1) as f64;
+        self.counts
+            .iter()
+            .enumerate()
+            .map(|(b, &c)| ((self.edges[b] * self.edges[b + 1]).sqrt(), c as f64 / total))
+            .collect()
+    }
 }
 
 /// Summary statistics of a layer's weights.
@@ -158,7 +168,7 @@ mod tests {
 
     #[test]
     fn counts_sum_to_the_parameter_count() {
-        let seed = rand::random::<u64>();
+        let seed = crate::test_support::test_seed(0x4157_0001);
         let mut rng = <rand::rngs::StdRng as rand::SeedableRng>::seed_from_u64(seed);
         use rand::RngExt;
         let mut weights: Vec<f64> = (0..5000).map(|_| rng.random_range(-0.5..0.5)).collect();

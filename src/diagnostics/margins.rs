@@ -2,12 +2,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use super::format_number;
 use super::snapshot::LayerWeights;
-
-/// Column names of `margins.csv`.
-pub const MARGINS_HEADER: &str =
-    "epoch,q_min,product_norm_margin,l2_margin,q_margin,soft_margin,frac_positive";
 
 /// The margins at one epoch: a row of `margins.csv`.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -28,20 +23,10 @@ pub struct Margins {
     pub frac_positive: f64,
 }
 
-impl Margins {
-    /// The row as CSV.
-    pub fn to_csv(&self) -> String {
-        let values = [
-            self.q_min,
-            self.product_norm_margin,
-            self.l2_margin,
-            self.q_margin,
-            self.soft_margin,
-            self.frac_positive,
-        ];
-        let cells: Vec<String> = values.into_iter().map(format_number).collect();
-        format!("{},{}", self.epoch, cells.join(","))
-    }
+/// The Q-margin (Definition 4.1): `q_min / (alpha Q(grad R(theta)))^(depth / alpha)`, with
+/// `q_total` the summed `Q(grad R(theta))` and `alpha` the potential's homogeneity.
+pub fn q_margin(q_min: f64, q_total: f64, alpha: f64, depth: usize) -> f64 {
+    q_min / (alpha * q_total).powf(depth as f64 / alpha)
 }
 
 /// Per-point margins `q_i` from row-major logits `[n, classes]`.
@@ -84,7 +69,7 @@ pub fn margins(
         q_min,
         product_norm_margin: q_min / product,
         l2_margin: q_min / theta_norm.powf(depth),
-        q_margin: q_min / (alpha * q_total).powf(depth / alpha),
+        q_margin: q_margin(q_min, q_total, alpha, layers.len()),
         soft_margin: -log_loss / product,
         frac_positive: q.iter().filter(|&&v| v > 0.0).count() as f64 / q.len().max(1) as f64,
     }

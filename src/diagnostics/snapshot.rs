@@ -1,8 +1,9 @@
 //! A host copy of a model's weights, grouped into weight layers: the one device-to-host copy a
 //! diagnostics step makes.
 
-use burn::module::{Module, ModuleVisitor, Param};
-use burn::tensor::Tensor;
+use burn::module::Module;
+
+use crate::optim::{is_weight, named_params};
 
 /// One weight layer: its weight tensor and, for the first VGG conv, its bias.
 #[derive(Clone, Debug, PartialEq)]
@@ -30,57 +31,30 @@ impl LayerWeights {
     }
 }
 
-/// The weight layers of `module` in visiting order. Tensors of rank >= 2 start a layer; a vector
-/// is the bias of the weight layer that shares its module path (`features.0.bias` belongs to
+/// The weight layers of `module` in visiting order. Weights (see [`is_weight`]) start a layer; a
+/// bias joins the weight layer that shares its module path (`features.0.bias` belongs to
 /// `features.0.weight`).
 pub fn weight_layers<M: Module>(module: &M) -> Vec<LayerWeights> {
-    let mut collector = Collector::default();
-    module.visit(&mut collector);
     let mut layers: Vec<LayerWeights> = Vec::new();
     let mut biases = Vec::new();
-    for (path, dims, values) in collector.params {
-        if dims.len() >= 2 {
+    for param in named_params(module, true) {
+        if is_weight(param.dims.len()) {
             layers.push(LayerWeights {
-                path,
-                dims,
-                weights: values,
+                path: param.path,
+                dims: param.dims,
+                weights: param.values,
                 bias: None,
             });
         } else {
-            biases.push((path, values));
+            biases.push((param.path, param.values));
         }
     }
+    let module_of = |path: &str| path.rsplit_once('.').map_or("", |(p, _)| p).to_string();
     for (path, values) in biases {
-        let prefix = path.rsplit_once('.').map_or("", |(p, _)| p);
-        if let Some(layer) = layers
-            .iter_mut()
-            .find(|l| l.path.rsplit_once('.').map_or("", |(p, _)| p) == prefix)
-        {
+        let prefix = module_of(&path);
+        if let Some(layer) = layers.iter_mut().find(|l| module_of(&l.path) == prefix) {
             layer.bias = Some((path, values));
         }
     }
     layers
-}
-
-#[derive(Default)]
-struct Collector {
-    stack: Vec<String>,
-    params: Vec<(String, Vec<usize>, Vec<f64>)>,
-}
-
-impl ModuleVisitor for Collector {
-    fn enter_module(&mut self, name: &str, _: &str) {
-        self.stack.push(name.to_string());
-    }
-
-    fn exit_module(&mut self, _: &str, _: &str) {
-        self.stack.pop();
-    }
-
-    fn visit_float<const D: usize>(&mut self, param: &Param<Tensor<D>>) {
-        let tensor = param.val();
-        let dims = tensor.dims().to_vec();
-        let values = tensor.into_data().iter::<f64>().collect();
-        self.params.push((self.stack.join("."), dims, values));
-    }
 }

@@ -7,7 +7,7 @@ use burn::optim::{LearningRate, ModuleOptimizer, Optimizer};
 use burn::tensor::{Device, Tensor};
 use serde::{Deserialize, Serialize};
 
-use super::param_paths::{glob_to_regex, param_paths};
+use super::params::{glob_to_regex, is_weight, param_paths};
 use super::potential::{MirrorMap, Potential, StepForm, WidthScaling, fan_in};
 
 /// A per-layer potential: every parameter whose path matches `pattern` uses `potential`.
@@ -136,8 +136,8 @@ impl MirrorDescentConfig {
         });
         match claimed {
             Some(layer) => layer.potential,
-            None if rank == 1 => Potential::Gd,
-            None => self.potential,
+            None if is_weight(rank) => self.potential,
+            None => Potential::Gd,
         }
     }
 }
@@ -172,12 +172,12 @@ fn check_potential(field: &str, potential: &Potential) -> Result<(), MirrorDesce
 }
 
 /// The per-tensor mirror-descent step (stateless). Weight tensors (rank >= 2) use `weights`,
-/// vectors use `biases`.
+/// vectors and scalars use `biases` (see [`is_weight`]).
 #[derive(Clone, Debug)]
 pub struct MirrorDescent {
     /// Potential for tensors of rank >= 2.
     pub weights: Potential,
-    /// Potential for rank-1 tensors (biases).
+    /// Potential for tensors of rank <= 1 (biases).
     pub biases: Potential,
     /// Width rescaling.
     pub scaling: WidthScaling,
@@ -188,10 +188,10 @@ pub struct MirrorDescent {
 impl MirrorDescent {
     /// The mirror map this optimizer applies to a tensor of the given shape.
     pub fn map_for(&self, dims: &[usize]) -> MirrorMap {
-        let potential = if dims.len() <= 1 {
-            self.biases
-        } else {
+        let potential = if is_weight(dims.len()) {
             self.weights
+        } else {
+            self.biases
         };
         MirrorMap::new(potential, self.scaling, fan_in(dims))
     }

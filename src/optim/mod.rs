@@ -1,13 +1,15 @@
 //! Width-rescaled, layerwise mirror descent for Burn.
 
 mod fused_cpu;
+mod gradients;
 mod mirror_descent;
-mod param_paths;
+mod params;
 mod potential;
 
+pub use gradients::random_gradients;
 pub use mirror_descent::{LayerPotential, MirrorDescent, MirrorDescentConfig, MirrorDescentError};
-pub use param_paths::{glob_to_regex, param_paths};
+pub use params::{NamedParam, glob_to_regex, is_weight, named_params, param_paths};
 pub use potential::{MirrorMap, Potential, StepForm, WidthScaling, fan_in};
 
 #[cfg(test)]
-pub(crate) mod tests;
+mod tests;

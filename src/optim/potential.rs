@@ -146,19 +146,6 @@ impl MirrorMap {
         }
     }
 
-    /// The inverse metric `m(theta) = 1 / R''(theta)`, elementwise.
-    pub fn inverse_metric<const D: usize>(&self, theta: Tensor<D>) -> Tensor<D> {
-        match *self {
-            MirrorMap::Euclidean => theta.ones_like(),
-            MirrorMap::Hyperbolic { c, s } => theta
-                .square()
-                .add_scalar(1.0 / (s * s))
-                .sqrt()
-                .div_scalar(c),
-            MirrorMap::PHomogeneous { p, a, b } => p_curvature(theta, p, a, b).recip(),
-        }
-    }
-
     /// One primal (inverse-metric) step `theta - lr * m(theta) * grad`.
     pub fn primal_step<const D: usize>(
         &self,
@@ -346,8 +333,8 @@ fn p_curvature<const D: usize>(theta: Tensor<D>, p: f64, a: f64, b: f64) -> Tens
         .add_scalar(a)
 }
 
-/// `|x|^e` for `e >= 0`, using an integer power of `x^2` when `e` is an even integer (cheaper and
-/// exact), and `0^0 = 1`.
+/// `|x|^e` for `e >= 0`, by repeated squaring when `e` is a power of two (2, 4, 8, ...: cheaper
+/// and exact), else `powf` of `|x|`; `0^0 = 1`.
 fn abs_pow<const D: usize>(x: Tensor<D>, e: f64) -> Tensor<D> {
     if e == 0.0 {
         x.ones_like()

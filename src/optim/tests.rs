@@ -6,27 +6,12 @@ use burn::optim::{GradientsParams, Optimizer, SgdConfig};
 use burn::tensor::{DType, Device, Distribution, Tensor, TensorData};
 
 use super::*;
-use crate::bench::random_gradients;
 use crate::model::{BiasFreeMlp, Vgg};
+use crate::test_support::{POTENTIALS, test_seed};
 
-/// Potentials every optimizer test covers (also used by the diagnostics tests).
-pub(crate) const POTENTIALS: [Potential; 5] = [
-    Potential::Gd,
-    Potential::Hyperbolic { lambda: 0.1 },
-    Potential::Hyperbolic { lambda: 1e-5 },
-    Potential::PHomogeneous {
-        p: 3.0,
-        lambda: 1.0,
-    },
-    Potential::PHomogeneous {
-        p: 10.0,
-        lambda: 0.01,
-    },
-];
-
-/// A fresh seed for this run, applied to the flex device.
+/// The test seed (fixed; `MIRRORBURN_TEST_SEED` overrides it), applied to the flex device.
 fn seeded_device() -> (Device, u64) {
-    let seed = rand::random::<u64>();
+    let seed = test_seed(0x5EED_0001);
     let device = Device::flex();
     device.seed(seed);
     (device, seed)
@@ -160,34 +145,17 @@ fn copy_gradients<M: Module>(module: &M, from: &GradientsParams, to: &mut Gradie
 }
 
 /// Every float parameter, flattened in visiting order, with its path.
-fn named_params<M: Module>(module: &M) -> Vec<(String, Vec<f64>)> {
-    struct Collect {
-        stack: Vec<String>,
-        out: Vec<(String, Vec<f64>)>,
-    }
-    impl ModuleVisitor for Collect {
-        fn enter_module(&mut self, name: &str, _: &str) {
-            self.stack.push(name.to_string());
-        }
-        fn exit_module(&mut self, _: &str, _: &str) {
-            self.stack.pop();
-        }
-        fn visit_float<const D: usize>(&mut self, param: &Param<Tensor<D>>) {
-            self.out.push((self.stack.join("."), host(param.val())));
-        }
-    }
-    let mut collect = Collect {
-        stack: vec![],
-        out: vec![],
-    };
-    module.visit(&mut collect);
-    collect.out
+fn path_values<M: Module>(module: &M) -> Vec<(String, Vec<f64>)> {
+    named_params(module, true)
+        .into_iter()
+        .map(|p| (p.path, p.values))
+        .collect()
 }
 
 fn flat_params<M: Module>(module: &M) -> Vec<f64> {
-    named_params(module)
+    named_params(module, true)
         .into_iter()
-        .flat_map(|(_, v)| v)
+        .flat_map(|p| p.values)
         .collect()
 }
 
@@ -412,7 +380,7 @@ fn balance_drift(potential: Potential, scaling: WidthScaling, lr: f64, seed: u64
 
 #[test]
 fn balance_drift_is_first_order_in_lr() {
-    let seed = rand::random::<u64>();
+    let seed = test_seed(0x5EED_0002);
     for potential in POTENTIALS {
         for scaling in [WidthScaling::FanIn, WidthScaling::None] {
             let lr = 1e-3 / metric_scale(potential, scaling);
@@ -431,7 +399,7 @@ fn balance_drift_is_first_order_in_lr() {
 fn layer_patterns_give_each_tensor_its_potential() {
     let (device, seed) = seeded_device();
     let model = Vgg::new(16, &device.clone().autodiff());
-    let before = named_params(&model);
+    let before = path_values(&model);
     let grads = random_gradients(&model, 0.5);
     let mut copy = GradientsParams::new();
     copy_gradients(&model, &grads, &mut copy);
@@ -463,7 +431,7 @@ fn layer_patterns_give_each_tensor_its_potential() {
             },
         ]);
     let mut optimizer = config.init_for(&model).unwrap();
-    let after = named_params(&optimizer.step(0.1, model, grads));
+    let after = path_values(&optimizer.step(0.1, model, grads));
 
     let intended = |path: &str| match path {
         "features.0.weight" | "features.0.bias" => p10,
@@ -487,19 +455,18 @@ fn layer_patterns_give_each_tensor_its_potential() {
 
 /// Each parameter's shape and gradient, in visiting order.
 fn named_grads<M: Module>(module: &M, grads: &GradientsParams) -> Vec<(Vec<usize>, Vec<f64>)> {
-    struct Collect<'a> {
-        grads: &'a GradientsParams,
-        out: Vec<(Vec<usize>, Vec<f64>)>,
-    }
-    impl ModuleVisitor for Collect<'_> {
-        fn visit_float<const D: usize>(&mut self, param: &Param<Tensor<D>>) {
-            let grad: Tensor<D> = self.grads.get(param.id).unwrap();
-            self.out.push((param.val().dims().to_vec(), host(grad)));
-        }
-    }
-    let mut collect = Collect { grads, out: vec![] };
-    module.visit(&mut collect);
-    collect.out
+    named_params(module, false)
+        .into_iter()
+        .map(|p| {
+            let grad = match p.dims.len() {
+                1 => host(grads.get::<1>(p.id).unwrap()),
+                2 => host(grads.get::<2>(p.id).unwrap()),
+                4 => host(grads.get::<4>(p.id).unwrap()),
+                rank => panic!("no rank-{rank} parameters in the test models"),
+            };
+            (p.dims, grad)
+        })
+        .collect()
 }
 
 #[test]
@@ -643,4 +610,33 @@ fn fused_cpu_step_equals_the_tensor_op_step() {
             );
         }
     }
+}
+
+#[test]
+fn scalars_and_vectors_are_biases_for_the_optimizer_and_the_diagnostics_alike() {
+    let config = MirrorDescentConfig::new().with_potential(Potential::Hyperbolic { lambda: 0.01 });
+    let optimizer = MirrorDescent {
+        weights: config.potential,
+        biases: Potential::Gd,
+        scaling: config.width_scaling,
+        step: config.step,
+    };
+    for rank in 0..=4usize {
+        let dims = vec![3; rank];
+        let stepped_with = optimizer.map_for(&dims);
+        let diagnosed_with = MirrorMap::new(
+            config.potential_for("some.param", rank),
+            config.width_scaling,
+            fan_in(&dims),
+        );
+        assert_eq!(stepped_with, diagnosed_with, "rank {rank}");
+        assert_eq!(is_weight(rank), rank >= 2, "rank {rank}");
+    }
+    // A rank-0 tensor is stepped with the bias potential (GD here).
+    let device = Device::flex();
+    let theta: Tensor<1> = f32_tensor(&[0.5], [1], &device);
+    let stepped = optimizer
+        .step(0.1, theta.clone().sum(), theta.sum().ones_like(), None)
+        .0;
+    assert_close(&host(stepped), &[0.4], 1e-7, 0.0, "rank-0 GD step");
 }

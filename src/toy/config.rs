@@ -4,8 +4,8 @@ use std::path::Path;
 
 use serde::{Deserialize, Serialize};
 
+use crate::config::ConfigError;
 use crate::optim::{MirrorDescentConfig, Potential, WidthScaling};
-use crate::train::ConfigError;
 
 /// One optimizer of the comparison.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]

@@ -12,9 +12,8 @@ use rand::{RngExt, SeedableRng, rngs::StdRng};
 use serde::{Deserialize, Serialize};
 
 use super::config::{ToyConfig, ToyMethod};
-use crate::diagnostics::{LayerWeights, conjugate_sum, weight_layers};
+use crate::diagnostics::{LayerWeights, balance_rows, layer_q, max_drift, q_margin, weight_layers};
 use crate::model::BiasFreeMlp;
-use crate::optim::{MirrorMap, WidthScaling, fan_in};
 
 /// A point of the margin trajectory.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -130,8 +129,9 @@ pub fn run(config: &ToyConfig, method: &ToyMethod, seed: u64) -> ToyRun {
         .map(|(values, shape)| f64_tensor(values, shape, &device))
         .collect();
     let mut model = BiasFreeMlp::from_weights(weights);
-    let mut optimizer = method.optimizer().init().expect("validated config");
-    let initial_q = layer_q(method, &weight_layers(&model));
+    let optimizer_config = method.optimizer();
+    let mut optimizer = optimizer_config.init().expect("validated config");
+    let initial_q = layer_q(&weight_layers(&model), &optimizer_config);
 
     let log_target = config.loss_target.ln();
     let (mut rescaled_at, mut diverged, mut steps) = (None, false, 0);
@@ -192,12 +192,9 @@ pub fn run(config: &ToyConfig, method: &ToyMethod, seed: u64) -> ToyRun {
     let layers = weight_layers(&model);
     let outputs = model.valid().forward(inputs.inner()) * labels.inner();
     let q_min = outputs.min().into_scalar::<f64>();
-    let q = layer_q(method, &layers);
-    let alpha = method.potential.alpha();
-    let depth = config.depth as f64;
-    let balance_drift = (0..q.len() - 1)
-        .map(|l| ((q[l] - q[l + 1]) - (initial_q[l] - initial_q[l + 1])).abs())
-        .fold(0.0, f64::max);
+    let q = layer_q(&layers, &optimizer_config);
+    let paths: Vec<String> = layers.iter().map(|l| l.path.clone()).collect();
+    let balance_drift = max_drift(&balance_rows(steps, &paths, &q, &initial_q));
     let (active_neurons, representation) = neurons(&layers);
     ToyRun {
         seed,
@@ -206,26 +203,18 @@ pub fn run(config: &ToyConfig, method: &ToyMethod, seed: u64) -> ToyRun {
         diverged,
         rescaled_at,
         gamma: k_margins(q_min, &layers, config.depth),
-        q_margin: q_min / (alpha * q.iter().sum::<f64>()).powf(depth / alpha),
+        q_margin: q_margin(
+            q_min,
+            q.iter().sum(),
+            method.potential.alpha(),
+            config.depth,
+        ),
         active_neurons,
         balance_drift,
         trajectory,
         representation,
         first_layer: layers[0].weights.clone(),
     }
-}
-
-/// `Q_l` per layer for the method's (Table 1) potential.
-fn layer_q(method: &ToyMethod, layers: &[LayerWeights]) -> Vec<f64> {
-    layers
-        .iter()
-        .map(|l| {
-            conjugate_sum(
-                MirrorMap::new(method.potential, WidthScaling::None, fan_in(&l.dims)),
-                &l.weights,
-            )
-        })
-        .collect()
 }
 
 /// `q_min / ||theta||_k^L` for k = 1, 2, 3 over all parameters.

@@ -1,15 +1,18 @@
-//! Training runs: config, run directory, and the loop with checkpoints and resume.
+//! Training runs: the loop with checkpoints and resume, evaluation, the per-epoch diagnostics
+//! step, and pruning of a trained run.
 
-mod config;
-mod run_dir;
+mod datasets;
+mod error;
+mod evaluate;
+mod model_io;
+mod prune;
+mod record;
 mod trainer;
 
-pub use config::{
-    ConfigError, DataConfig, LoggingConfig, ModelConfig, OptimizerSection, TrainConfig,
-};
-pub use run_dir::{
-    BEST_MODEL, Checkpoint, EpochMetrics, METRICS_HEADER, RunDir, RunStatus, Summary,
-};
-pub use trainer::{
-    BURN_VERSION, TrainError, TrainOptions, evaluate, load_model, model_bytes, train,
-};
+pub use datasets::{RunDatasets, run_datasets};
+pub use error::TrainError;
+pub use evaluate::{Tally, evaluate};
+pub use model_io::{load_model, model_bytes};
+pub use prune::{CheckpointChoice, DEFAULT_SPARSITIES, prune_run};
+pub use record::{MarginProbe, margin_probe, record_diagnostics};
+pub use trainer::{BURN_VERSION, TrainOptions, train};

@@ -3,56 +3,37 @@
 
 use std::io::IsTerminal;
 use std::path::PathBuf;
-use std::sync::Arc;
 use std::time::Instant;
 
-use burn::data::dataloader::DataLoader;
 use burn::module::Module;
 use burn::nn::loss::CrossEntropyLossConfig;
 use burn::optim::{GradientsParams, ModuleOptimizer};
-use burn::store::ModuleRecord;
-use burn::tensor::{Bytes, Device, Int, Tensor};
+use burn::tensor::Bytes;
 
-use super::config::TrainConfig;
-use super::run_dir::{BEST_MODEL, EpochMetrics, RunDir, RunStatus, Summary};
-use crate::backend::Backend;
-use crate::data::{self, CifarBatch, CifarBatcher, CifarDataset};
-use crate::diagnostics::{DiagnosticsLog, margin_probe};
+use super::datasets::run_datasets;
+use super::error::TrainError;
+use super::evaluate::{Tally, evaluate};
+use super::model_io::{load_model, model_bytes};
+use super::record::{margin_probe, record_diagnostics};
+use crate::backend::BackendDevice;
+use crate::config::TrainConfig;
+use crate::data;
 use crate::model::Vgg;
+use crate::rundir::{EpochMetrics, LoadedCheckpoint, RunDir, RunStatus, Summary};
 
 /// What to run and where.
 #[derive(Clone, Debug)]
 pub struct TrainOptions {
     /// The experiment.
     pub config: TrainConfig,
-    /// Compute backend.
-    pub backend: Backend,
+    /// Compute backend and device.
+    pub compute: BackendDevice,
     /// Run directory.
     pub out: PathBuf,
     /// Continue from the run directory's checkpoint.
     pub resume: bool,
     /// `--data-dir`, overriding the config's.
     pub data_dir: Option<PathBuf>,
-}
-
-/// Why training stopped early.
-#[derive(Debug, thiserror::Error)]
-pub enum TrainError {
-    /// Bad input before training started (data, backend, config, run directory).
-    #[error(transparent)]
-    Setup(#[from] anyhow::Error),
-    /// A non-finite loss.
-    #[error(
-        "training diverged in epoch {epoch} (non-finite {what} loss); the run is marked `diverged` and the checkpoint of epoch {kept} is kept — lower `lr` and start a new run"
-    )]
-    Diverged {
-        /// The epoch.
-        epoch: usize,
-        /// `train` or `validation`.
-        what: &'static str,
-        /// Epoch of the last good checkpoint (0: none).
-        kept: usize,
-    },
 }
 
 /// The burn version mirrorburn is built against.
@@ -63,59 +44,63 @@ fn epoch_seed(seed: u64, epoch: usize) -> u64 {
     seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) ^ (epoch as u64).wrapping_mul(0xD1B5_4A32_D192_ED03)
 }
 
-/// Trains (or resumes) a run and returns its final summary. An error after the run started marks
-/// it `failed` in `summary.json` (its checkpoint stays resumable); divergence marks it `diverged`.
+/// Trains (or resumes) a run and returns its final summary. The run directory is locked for the
+/// whole run. An error after the run started marks it `failed` in `summary.json` (its checkpoint
+/// stays resumable); divergence marks it `diverged`.
 pub fn train(options: &TrainOptions) -> Result<Summary, TrainError> {
-    let result = train_run(options);
-    if let Err(TrainError::Setup(error)) = &result {
-        let run = RunDir::new(&options.out);
-        if let Some(mut summary) = run.summary().filter(|s| s.status == RunStatus::Running) {
-            summary.status = RunStatus::Failed;
-            summary.error = Some(format!("{error:#}"));
-            let _ = run.write_summary(&summary);
-        }
+    let run = RunDir::new(&options.out);
+    let _lock = run.lock()?;
+    let resumed = prepare_run_dir(&run, options)?;
+    let result = train_run(&run, options, resumed);
+    if let Err(error) = &result
+        && !matches!(error, TrainError::Diverged { .. })
+        && let Ok(Some(mut summary)) = run.read_summary()
+        && summary.status == RunStatus::Running
+    {
+        summary.status = RunStatus::Failed;
+        summary.error = Some(error.to_string());
+        let _ = run.write_summary(&summary);
     }
     result
 }
 
-fn train_run(options: &TrainOptions) -> Result<Summary, TrainError> {
+fn train_run(
+    run: &RunDir,
+    options: &TrainOptions,
+    resumed: Option<LoadedCheckpoint>,
+) -> Result<Summary, TrainError> {
     let config = &options.config;
-    let run = RunDir::new(&options.out);
-    let resumed = prepare_run_dir(&run, options)?;
-
-    let cifar = load_data(options)?;
-    let train_split = Arc::new(cifar.train);
-    let val_split = Arc::new(cifar.test);
-    let batcher = CifarBatcher::new(config.data.normalization, &train_split);
-    let train_set = CifarDataset::subset(train_split, config.data.n_train, config.data.subset_seed);
-    let val_set = CifarDataset::subset(val_split, config.data.n_val, config.data.subset_seed);
-
-    let device = options
-        .backend
-        .device()
-        .map_err(anyhow::Error::from)?
-        .autodiff();
+    let sets = run_datasets(config, options.data_dir.as_deref())?;
+    let device = options.compute.device.clone().autodiff();
     device.seed(config.seed);
     let mut model = Vgg::new(config.model.width_divisor, &device);
     let optimizer_config = config.optimizer.to_config();
-    let mut optimizer = optimizer_config
-        .init_for(&model)
-        .map_err(|e| anyhow::anyhow!("config: invalid `optimizer`: {e}"))?;
-    let diagnostics = DiagnosticsLog::new(run.root());
-    let probe = margin_probe(&train_set, &batcher, config.logging.margin_images, &device)?;
+    let mut optimizer = optimizer_config.init_for(&model)?;
+    let probe = margin_probe(
+        &sets.train,
+        &sets.batcher,
+        config.logging.margin_images,
+        &device,
+    )?;
     let mut rows = Vec::new();
     let mut initial_q = None;
-    if let Some(checkpoint) = &resumed {
-        (model, optimizer) = load_checkpoint(&run, checkpoint, model, optimizer)?;
-        rows = run.metrics();
-        rows.retain(|row| row.epoch <= checkpoint.epoch);
-        io(diagnostics.truncate_after(checkpoint.epoch), "diagnostics")?;
-        initial_q = diagnostics.initial_q();
-    } else {
-        io(diagnostics.truncate_after(0), "diagnostics")?;
-        diagnostics.record(0, &model, &optimizer_config, &probe, &mut initial_q)?;
-    }
     let start_epoch = resumed.as_ref().map_or(0, |c| c.epoch);
+    if let Some(checkpoint) = resumed {
+        (model, optimizer) = restore(checkpoint, model, optimizer)?;
+        rows = run.read_metrics()?;
+        rows.retain(|row| row.epoch <= start_epoch);
+        run.truncate_diagnostics_after(start_epoch)?;
+        let initial: Vec<f64> = run
+            .read_balance()?
+            .into_iter()
+            .filter(|row| row.epoch == 0)
+            .map(|row| row.q)
+            .collect();
+        initial_q = (!initial.is_empty()).then_some(initial);
+    } else {
+        run.clear_results()?;
+        record_diagnostics(run, 0, &model, &optimizer_config, &probe, &mut initial_q)?;
+    }
 
     let mut summary = Summary {
         name: config.name.clone(),
@@ -126,15 +111,15 @@ fn train_run(options: &TrainOptions) -> Result<Summary, TrainError> {
         best_epoch: None,
         final_val_acc: rows.last().map(|r| r.val_acc),
         error: None,
-        backend: options.backend.name().to_string(),
+        backend: options.compute.backend.name().to_string(),
         mirrorburn_version: env!("CARGO_PKG_VERSION").to_string(),
         burn_version: BURN_VERSION.to_string(),
     };
     for row in &rows {
         note_best(&mut summary, row);
     }
-    io(run.write_metrics(&rows), "metrics.csv")?;
-    io(run.write_summary(&summary), "summary.json")?;
+    run.write_metrics(&rows)?;
+    run.write_summary(&summary)?;
 
     let loss_fn = CrossEntropyLossConfig::new().init(&device);
     let interactive = std::io::stderr().is_terminal();
@@ -143,13 +128,13 @@ fn train_run(options: &TrainOptions) -> Result<Summary, TrainError> {
         let started = Instant::now();
         let seed = epoch_seed(config.seed, epoch);
         let epoch_set = if config.data.augment {
-            train_set.augmented(seed)
+            sets.train.augmented(seed)
         } else {
-            train_set.clone()
+            sets.train.clone()
         };
         let loader = data::loader(
             epoch_set,
-            batcher.clone(),
+            sets.batcher.clone(),
             config.batch_size,
             Some(seed),
             &device,
@@ -164,7 +149,10 @@ fn train_run(options: &TrainOptions) -> Result<Summary, TrainError> {
         );
         let mut tally = Tally::default();
         for batch in loader.iter() {
-            let batch = batch.map_err(|e| anyhow::anyhow!("reading a training batch: {e}"))?;
+            let batch = batch.map_err(|e| TrainError::Batch {
+                split: "training",
+                message: e.to_string(),
+            })?;
             let logits = model.forward(batch.images);
             let loss = loss_fn.forward(logits.clone(), batch.targets.clone());
             tally.add(loss.clone().detach(), logits.detach(), batch.targets);
@@ -186,19 +174,19 @@ fn train_run(options: &TrainOptions) -> Result<Summary, TrainError> {
         let (train_loss, train_acc) = tally.finish();
         bar.finish_and_clear();
         if !train_loss.is_finite() {
-            return Err(diverge(&run, &mut summary, epoch, "train", last_checkpoint));
+            return Err(diverge(run, &mut summary, epoch, "train", last_checkpoint));
         }
 
         let (val_loss, val_acc) = evaluate(
             &model.valid(),
-            &val_set,
-            &batcher,
+            &sets.val,
+            &sets.batcher,
             config.batch_size,
             &device,
         )?;
         if !val_loss.is_finite() {
             return Err(diverge(
-                &run,
+                run,
                 &mut summary,
                 epoch,
                 "validation",
@@ -229,10 +217,17 @@ fn train_run(options: &TrainOptions) -> Result<Summary, TrainError> {
 
         // Metrics and diagnostics first, checkpoint last: a resume keeps only rows up to its
         // checkpoint, so a kill between the writes loses nothing.
-        io(run.write_metrics(&rows), "metrics.csv")?;
-        io(run.write_summary(&summary), "summary.json")?;
+        run.write_metrics(&rows)?;
+        run.write_summary(&summary)?;
         if epoch % config.logging.log_every == 0 || epoch == config.epochs {
-            diagnostics.record(epoch, &model, &optimizer_config, &probe, &mut initial_q)?;
+            record_diagnostics(
+                run,
+                epoch,
+                &model,
+                &optimizer_config,
+                &probe,
+                &mut initial_q,
+            )?;
         }
         let checkpoint_due = epoch % config.logging.checkpoint_every == 0 || epoch == config.epochs;
         let weights = if improved || checkpoint_due {
@@ -241,172 +236,75 @@ fn train_run(options: &TrainOptions) -> Result<Summary, TrainError> {
             Vec::new()
         };
         if improved {
-            io(run.write(BEST_MODEL, &weights), BEST_MODEL)?;
+            run.write_best_model(&weights)?;
         }
         if checkpoint_due {
-            let optimizer_bytes = optimizer
-                .into_bytes()
-                .map_err(|e| anyhow::anyhow!("serializing the optimizer: {e:?}"))?;
-            io(
-                run.write_checkpoint(epoch, &weights, &optimizer_bytes),
-                "checkpoint",
-            )?;
+            let optimizer_bytes = optimizer.into_bytes().map_err(|e| TrainError::Record {
+                what: "serializing the optimizer".into(),
+                message: format!("{e:?}"),
+            })?;
+            run.write_checkpoint(epoch, &weights, &optimizer_bytes)?;
             last_checkpoint = epoch;
         }
     }
     summary.status = RunStatus::Completed;
-    io(run.write_summary(&summary), "summary.json")?;
+    run.write_summary(&summary)?;
     Ok(summary)
 }
 
-/// Checks the run directory and writes the resolved config; returns the checkpoint to resume.
+/// Checks the run directory against the options and records the resolved config; returns the
+/// checkpoint to resume from (`None`: start from scratch). Unreadable state is an error, never
+/// a silent fresh start.
 fn prepare_run_dir(
     run: &RunDir,
     options: &TrainOptions,
-) -> Result<Option<super::run_dir::Checkpoint>, TrainError> {
-    let config_text = options.config.to_toml();
-    let existing = run.summary();
-    if existing.is_some() && !options.resume {
-        return Err(anyhow::anyhow!(
-            "{} already holds a run; pass --resume to continue it or --out to start a new one",
-            run.root().display()
-        )
-        .into());
+) -> Result<Option<LoadedCheckpoint>, TrainError> {
+    run.read_summary()?;
+    run.read_checkpoints()?;
+    if !options.resume && run.holds_a_run() {
+        return Err(TrainError::RunExists {
+            dir: run.root().to_path_buf(),
+        });
     }
     let checkpoint = if options.resume {
-        run.checkpoint()
+        run.load_checkpoint()?
     } else {
         None
     };
-    if checkpoint.is_some() {
-        let stored = std::fs::read_to_string(run.path("config.toml")).unwrap_or_default();
-        let stored =
-            TrainConfig::from_toml(&stored, "config.toml", &[]).map_err(anyhow::Error::from)?;
+    if let Some(loaded) = &checkpoint {
+        let stored = run.read_config()?;
         let mut comparable = options.config.clone();
         comparable.epochs = stored.epochs;
-        if stored != comparable {
-            return Err(anyhow::anyhow!(
-                "--resume: the config differs from the one in {}/config.toml (only `epochs` may change when resuming)",
-                run.root().display()
-            )
-            .into());
+        if let Some((key, stored, requested)) = stored.first_difference(&comparable) {
+            return Err(TrainError::ConfigChanged {
+                dir: run.root().to_path_buf(),
+                key,
+                stored,
+                requested,
+            });
+        }
+        if let Some(reason) = &loaded.fell_back {
+            eprintln!("warning: {reason}");
         }
     }
-    io(
-        run.write("config.toml", config_text.as_bytes()),
-        "config.toml",
-    )?;
+    run.write_config(&options.config)?;
     Ok(checkpoint)
 }
 
-fn load_data(options: &TrainOptions) -> Result<data::Cifar10, TrainError> {
-    let cli_dir = options
-        .data_dir
-        .as_deref()
-        .or(options.config.data.dir.as_deref());
-    let dir = data::data_dir(cli_dir);
-    Ok(data::load(&dir, options.config.data.download).map_err(anyhow::Error::from)?)
-}
-
-fn load_checkpoint(
-    run: &RunDir,
-    checkpoint: &super::run_dir::Checkpoint,
+fn restore(
+    checkpoint: LoadedCheckpoint,
     model: Vgg,
     optimizer: ModuleOptimizer,
 ) -> Result<(Vgg, ModuleOptimizer), TrainError> {
-    let model = load_model(&run.path(&checkpoint.model), model)?;
-    let bytes = std::fs::read(run.path(&checkpoint.optimizer))
-        .map_err(|e| anyhow::anyhow!("reading checkpoint file {}: {e}", checkpoint.optimizer))?;
+    let origin = format!("of the epoch-{} checkpoint", checkpoint.epoch);
+    let model = load_model(checkpoint.model, model, &origin)?;
     let optimizer = optimizer
-        .from_bytes(Bytes::from_bytes_vec(bytes))
-        .map_err(|e| anyhow::anyhow!("checkpoint {}: {e:?}", checkpoint.optimizer))?;
+        .from_bytes(Bytes::from_bytes_vec(checkpoint.optimizer))
+        .map_err(|e| TrainError::Record {
+            what: format!("loading the optimizer record {origin}"),
+            message: format!("{e:?}"),
+        })?;
     Ok((model, optimizer))
-}
-
-/// Loads the weights of a model record file into `model`.
-pub fn load_model(path: &std::path::Path, model: Vgg) -> anyhow::Result<Vgg> {
-    let context = || format!("loading model record {}", path.display());
-    let bytes = std::fs::read(path).map_err(|e| anyhow::anyhow!("{}: {e}", context()))?;
-    let record = ModuleRecord::from_bytes(Bytes::from_bytes_vec(bytes))
-        .map_err(|e| anyhow::anyhow!("{}: {e:?}", context()))?;
-    model.try_load_record(record).map_err(|e| {
-        anyhow::anyhow!(
-            "{}: {e:?} (was the run trained with another width?)",
-            context()
-        )
-    })
-}
-
-/// The model's record as burnpack bytes.
-pub fn model_bytes(model: &Vgg) -> Result<Vec<u8>, TrainError> {
-    let bytes = model
-        .clone()
-        .into_record()
-        .into_bytes()
-        .map_err(|e| anyhow::anyhow!("serializing the model: {e:?}"))?;
-    Ok(bytes.to_vec())
-}
-
-/// Mean cross-entropy and accuracy of `model` (in validation mode) on `dataset`.
-pub fn evaluate(
-    model: &Vgg,
-    dataset: &CifarDataset,
-    batcher: &CifarBatcher,
-    batch_size: usize,
-    device: &Device,
-) -> anyhow::Result<(f64, f64)> {
-    let device = device.clone().without_autodiff();
-    let loss_fn = CrossEntropyLossConfig::new().init(&device);
-    let loader: Arc<dyn DataLoader<CifarBatch>> =
-        data::loader(dataset.clone(), batcher.clone(), batch_size, None, &device);
-    let mut tally = Tally::default();
-    for batch in loader.iter() {
-        let batch = batch.map_err(|e| anyhow::anyhow!("reading a validation batch: {e}"))?;
-        let logits = model.forward(batch.images);
-        let loss = loss_fn.forward(logits.clone(), batch.targets.clone());
-        tally.add(loss, logits, batch.targets);
-    }
-    Ok(tally.finish())
-}
-
-/// Loss and hit counts summed on the device over an epoch, read back once at the end (and, on a
-/// terminal, every 10 batches for the progress bar).
-#[derive(Default, Clone)]
-struct Tally {
-    loss_sum: Option<Tensor<1>>,
-    hits: Option<Tensor<1, Int>>,
-    seen: usize,
-}
-
-impl Tally {
-    /// Adds one batch: its mean loss, logits and targets.
-    fn add(&mut self, mean_loss: Tensor<1>, logits: Tensor<2>, targets: Tensor<1, Int>) {
-        let n = targets.dims()[0];
-        let hits = logits
-            .argmax(1)
-            .squeeze_dim::<1>(1)
-            .equal(targets)
-            .int()
-            .sum();
-        let loss = mean_loss.mul_scalar(n as f64);
-        self.loss_sum = Some(match self.loss_sum.take() {
-            None => loss,
-            Some(total) => total + loss,
-        });
-        self.hits = Some(match self.hits.take() {
-            None => hits,
-            Some(total) => total + hits,
-        });
-        self.seen += n;
-    }
-
-    /// Mean loss and accuracy.
-    fn finish(self) -> (f64, f64) {
-        let seen = self.seen.max(1) as f64;
-        let loss = self.loss_sum.map_or(0.0, |t| t.into_scalar::<f64>());
-        let hits = self.hits.map_or(0, |t| t.into_scalar::<i64>());
-        (loss / seen, hits as f64 / seen)
-    }
 }
 
 fn note_best(summary: &mut Summary, row: &EpochMetrics) -> bool {
@@ -430,10 +328,6 @@ fn diverge(
     summary.error = Some(error.to_string());
     let _ = run.write_summary(summary);
     error
-}
-
-fn io(result: std::io::Result<()>, what: &str) -> Result<(), TrainError> {
-    result.map_err(|e| anyhow::anyhow!("writing {what}: {e}").into())
 }
 
 fn progress_bar(

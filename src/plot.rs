@@ -7,6 +7,16 @@ use std::sync::Once;
 use plotters::coord::Shift;
 use plotters::prelude::*;
 
+/// A chart that could not be drawn or saved.
+#[derive(Debug, thiserror::Error)]
+#[error("drawing the chart {path}: {message}")]
+pub struct PlotError {
+    /// The file being written.
+    pub path: std::path::PathBuf,
+    /// What failed.
+    pub message: String,
+}
+
 /// PNG size in pixels.
 pub const PNG_SIZE: (u32, u32) = (960, 600);
 
@@ -69,19 +79,34 @@ pub fn color(i: usize) -> RGBColor {
 }
 
 impl Chart {
-    /// Writes `<base>.png` and `<base>.svg`.
-    pub fn render(&self, base: &Path) -> anyhow::Result<()> {
+    /// Writes `<base>.png` and `<base>.svg`, each atomically (drawn to a temporary file, then
+    /// renamed into place).
+    pub fn render(&self, base: &Path) -> Result<(), PlotError> {
         register_font();
-        // Append (not replace) the extension: names like `representation_lambda-0.1` keep their dot.
-        let with = |ext: &str| {
-            let mut name = base.as_os_str().to_owned();
-            name.push(ext);
-            std::path::PathBuf::from(name)
-        };
-        let (png, svg) = (with(".png"), with(".svg"));
         let size = self.size.unwrap_or(PNG_SIZE);
-        self.draw(BitMapBackend::new(&png, size).into_drawing_area())?;
-        self.draw(SVGBackend::new(&svg, size).into_drawing_area())?;
+        for ext in ["png", "svg"] {
+            // Append (not replace) the extension: `representation_lambda-0.1` keeps its dot.
+            let mut name = base.as_os_str().to_owned();
+            name.push(format!(".{ext}"));
+            let path = std::path::PathBuf::from(name);
+            let file_name = path.file_name().map(|n| n.to_string_lossy().into_owned());
+            let tmp = path.with_file_name(format!(
+                ".{}.tmp{}.{ext}",
+                file_name.unwrap_or_default(),
+                std::process::id()
+            ));
+            let failed = |message: String| PlotError {
+                path: path.clone(),
+                message,
+            };
+            let drawn = if ext == "png" {
+                self.draw(BitMapBackend::new(&tmp, size).into_drawing_area())
+            } else {
+                self.draw(SVGBackend::new(&tmp, size).into_drawing_area())
+            };
+            drawn.map_err(failed)?;
+            std::fs::rename(&tmp, &path).map_err(|e| failed(e.to_string()))?;
+        }
         Ok(())
     }
 
@@ -99,7 +124,7 @@ impl Chart {
         (x.is_finite() && y.is_finite()).then_some((x, y))
     }
 
-    fn draw<DB: DrawingBackend>(&self, root: DrawingArea<DB, Shift>) -> anyhow::Result<()>
+    fn draw<DB: DrawingBackend>(&self, root: DrawingArea<DB, Shift>) -> Result<(), String>
     where
         DB::ErrorType: 'static,
     {
@@ -220,6 +245,6 @@ fn padded(values: impl Iterator<Item = f64>) -> std::ops::Range<f64> {
 
 fn plot_error<E: std::error::Error + Send + Sync + 'static>(
     error: DrawingAreaErrorKind<E>,
-) -> anyhow::Error {
-    anyhow::anyhow!("drawing a chart: {error}")
+) -> String {
+    error.to_string()
 }

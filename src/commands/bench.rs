@@ -2,35 +2,49 @@
 
 use std::time::Instant;
 
-use burn::module::{Module, ModuleVisitor, Param};
-use burn::optim::{GradientsParams, ModuleOptimizer, SgdConfig};
-use burn::tensor::{Device, Distribution, Tensor};
+use std::path::PathBuf;
 
+use anyhow::Context;
+use burn::module::Module;
+use burn::optim::{ModuleOptimizer, SgdConfig};
+use burn::tensor::Device;
+
+use crate::backend::BackendDevice;
+use crate::fsutil::write_atomic;
 use crate::model::Vgg;
-use crate::optim::{MirrorDescentConfig, Potential, StepForm};
+use crate::optim::{MirrorDescentConfig, Potential, StepForm, random_gradients};
 
-/// Gradients of the same shapes as `module`'s float parameters, drawn from N(0, scale^2), on the
-/// module's (non-autodiff) device.
-pub fn random_gradients<M: Module>(module: &M, scale: f64) -> GradientsParams {
-    struct Draw {
-        scale: f64,
-        grads: GradientsParams,
+/// `mirrorburn bench` arguments.
+#[derive(clap::Args, Debug)]
+pub struct BenchArgs {
+    /// Divide every VGG channel count by this (1 = full VGG-16, ~14.7 M weights).
+    #[arg(long, default_value_t = 1)]
+    pub width_divisor: usize,
+    /// Timed steps per optimizer.
+    #[arg(long, default_value_t = 10)]
+    pub repeats: usize,
+    /// Also write the table to this Markdown file.
+    #[arg(long)]
+    pub out: Option<PathBuf>,
+}
+
+/// Runs the benchmark on `compute` and prints (and optionally writes) the table.
+pub fn execute(args: &BenchArgs, compute: &BackendDevice) -> anyhow::Result<()> {
+    anyhow::ensure!(args.repeats >= 1, "--repeats must be at least 1");
+    anyhow::ensure!(
+        args.width_divisor >= 1,
+        "--width-divisor must be at least 1"
+    );
+    let device = compute.device.clone().autodiff();
+    let params = Vgg::new(args.width_divisor, &device).num_params();
+    let rows = run(args.width_divisor, args.repeats, &device);
+    let table = to_markdown(&rows, params);
+    print!("{table}");
+    if let Some(path) = &args.out {
+        write_atomic(path, table.as_bytes())
+            .with_context(|| format!("writing {}", path.display()))?;
     }
-    impl ModuleVisitor for Draw {
-        fn visit_float<const D: usize>(&mut self, param: &Param<Tensor<D>>) {
-            let value = param.val();
-            let device = value.device().without_autodiff();
-            let normal = Distribution::Normal(0.0, self.scale);
-            let grad = Tensor::<D>::random(value.shape(), normal, &device);
-            self.grads.register(param.id, grad);
-        }
-    }
-    let mut draw = Draw {
-        scale,
-        grads: GradientsParams::new(),
-    };
-    module.visit(&mut draw);
-    draw.grads
+    Ok(())
 }
 
 /// One row of the benchmark table.

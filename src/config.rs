@@ -1,4 +1,4 @@
-//! The typed TOML experiment config, `--set key=value` overrides, and validation that names the
+//! The typed TOML config of a training run, `--set key=value` overrides, and validation that names the
 //! offending key. Unknown keys are found with `serde_ignored`, which reports their dotted path.
 
 use std::path::{Path, PathBuf};
@@ -323,6 +323,40 @@ impl TrainConfig {
     pub fn to_toml(&self) -> String {
         toml::to_string_pretty(self).expect("a config always serializes")
     }
+
+    /// The first dotted key whose value differs between `self` and `other` (in key order), with
+    /// both values; `None` when the configs are equal.
+    pub fn first_difference(&self, other: &TrainConfig) -> Option<(String, String, String)> {
+        let as_value = |c: &TrainConfig| toml::Value::try_from(c).expect("a config serializes");
+        first_difference("", &as_value(self), &as_value(other))
+    }
+}
+
+/// The first dotted key below `prefix` where `a` and `b` differ, with both values as TOML.
+fn first_difference(
+    prefix: &str,
+    a: &toml::Value,
+    b: &toml::Value,
+) -> Option<(String, String, String)> {
+    let show = |v: Option<&toml::Value>| v.map_or("(absent)".to_string(), |v| v.to_string());
+    match (a, b) {
+        (toml::Value::Table(a), toml::Value::Table(b)) => {
+            let keys: std::collections::BTreeSet<&String> = a.keys().chain(b.keys()).collect();
+            keys.into_iter().find_map(|key| {
+                let path = if prefix.is_empty() {
+                    key.clone()
+                } else {
+                    format!("{prefix}.{key}")
+                };
+                match (a.get(key), b.get(key)) {
+                    (Some(x), Some(y)) => first_difference(&path, x, y),
+                    (x, y) => Some((path, show(x), show(y))),
+                }
+            })
+        }
+        _ if a == b => None,
+        _ => Some((prefix.to_string(), a.to_string(), b.to_string())),
+    }
 }
 
 /// Sets `key=value` in `table`, creating intermediate tables.
@@ -419,5 +453,17 @@ mod tests {
                 .to_string();
             assert!(error.contains(key), "{error} should name {key}");
         }
+    }
+
+    #[test]
+    fn the_first_differing_key_is_named_with_both_values() {
+        let a = TrainConfig::from_toml(MINIMAL, "a", &[]).unwrap();
+        assert_eq!(a.first_difference(&a.clone()), None);
+        let b = TrainConfig::from_toml(MINIMAL, "b", &["optimizer.step=dual".into()]).unwrap();
+        let (key, ours, theirs) = a.first_difference(&b).unwrap();
+        assert_eq!(key, "optimizer.step");
+        assert_eq!((ours.as_str(), theirs.as_str()), ("\"primal\"", "\"dual\""));
+        let c = TrainConfig::from_toml(MINIMAL, "c", &["data.n_train=10".into()]).unwrap();
+        assert_eq!(a.first_difference(&c).unwrap().0, "data.n_train");
     }
 }

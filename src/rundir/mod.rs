@@ -1,0 +1,30 @@
+//! The run directory: every file in it has one typed writer and one typed reader here.
+//!
+//! `config.toml`, `summary.json`, `checkpoint.json` (+ `checkpoints/`), `metrics.csv`,
+//! `histograms.jsonl`, `margins.csv`, `balance.csv`, `pruning.csv` and the `run.lock`.
+
+mod balance;
+mod checkpoint;
+mod csv;
+mod dir;
+mod error;
+mod lock;
+mod margins;
+mod metrics;
+mod pruning;
+mod summary;
+
+#[cfg(test)]
+mod tests;
+
+pub use checkpoint::{Checkpoint, CheckpointIndex, LoadedCheckpoint, StoredFile, md5_hex};
+pub use csv::format_number;
+pub use dir::{
+    BALANCE_FILE, BEST_MODEL_FILE, CHECKPOINT_FILE, CONFIG_FILE, HISTOGRAMS_FILE, MARGINS_FILE,
+    METRICS_FILE, PRUNING_FILE, RunDir, SUMMARY_FILE,
+};
+pub use error::RunDirError;
+pub use lock::{LOCK_FILE, RunLock};
+pub use metrics::EpochMetrics;
+pub use pruning::{PRUNING_COLUMNS, PruneRow};
+pub use summary::{RunStatus, Summary};

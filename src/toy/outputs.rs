@@ -1,0 +1,109 @@
+//! The toy experiment's files: `results.json`, `tables.md` and its figures.
+
+use std::fmt::Write as _;
+use std::path::Path;
+
+use super::results::{ToyResults, table};
+use crate::diagnostics::layer_histogram;
+use crate::fsutil::{WriteError, write_atomic};
+use crate::plot::{Chart, PlotError, Series};
+
+/// Size of the toy figures (smaller than the report's: they are committed as references).
+const FIGURE_SIZE: (u32, u32) = (720, 450);
+
+/// Why the toy outputs could not be written.
+#[derive(Debug, thiserror::Error)]
+pub enum ToyError {
+    /// A file cannot be written.
+    #[error(transparent)]
+    Write(#[from] WriteError),
+    /// A figure cannot be drawn.
+    #[error(transparent)]
+    Plot(#[from] PlotError),
+}
+
+/// Writes `results.json`, `tables.md` and the figures into `out`.
+pub fn write_outputs(results: &ToyResults, out: &Path) -> Result<(), ToyError> {
+    let json = serde_json::to_vec(results).expect("plain data serializes");
+    write_atomic(&out.join("results.json"), &json)?;
+    let mut md = table(results);
+    md.push('\n');
+    for m in &results.methods {
+        let first = &m.runs[0];
+        let chart = Chart {
+            title: format!(
+                "{}: input-weight representation (seed {})",
+                m.name, first.seed
+            ),
+            x_label: "first input coordinate".into(),
+            y_label: "second input coordinate".into(),
+            series: vec![Series {
+                name: m.potential.label(),
+                points: first.representation.iter().map(|p| (p[0], p[1])).collect(),
+                markers_only: true,
+                ..Default::default()
+            }],
+            size: Some(FIGURE_SIZE),
+            ..Default::default()
+        };
+        let name = format!("representation_{}", m.name);
+        chart.render(&out.join(&name))?;
+        let _ = writeln!(md, "![{name}]({name}.png)\n");
+    }
+    let magnitudes = Chart {
+        title: "First-layer weight magnitudes (seed of the first run)".into(),
+        x_label: "|w| (log scale)".into(),
+        y_label: "fraction of weights per bin".into(),
+        log_x: true,
+        series: results
+            .methods
+            .iter()
+            .enumerate()
+            .map(|(i, m)| {
+                let w = &m.runs[0].first_layer;
+                let h = layer_histogram(0, 0, "layers.0", 2, w);
+                let points = h.magnitude.geometric_density(h.count);
+                Series {
+                    name: m.name.clone(),
+                    points,
+                    color: i,
+                    ..Default::default()
+                }
+            })
+            .collect(),
+        size: Some(FIGURE_SIZE),
+        ..Default::default()
+    };
+    magnitudes.render(&out.join("weight_magnitudes"))?;
+    md.push_str("![weight_magnitudes](weight_magnitudes.png)\n\n");
+    for k in 0..3 {
+        let chart = Chart {
+            title: format!("L{} margin vs 1/L (first seed)", k + 1),
+            x_label: "log10(1 / training loss)".into(),
+            y_label: format!("gamma_{} (log scale)", k + 1),
+            log_y: true,
+            series: results
+                .methods
+                .iter()
+                .enumerate()
+                .map(|(i, m)| Series {
+                    name: m.name.clone(),
+                    points: m.runs[0]
+                        .trajectory
+                        .iter()
+                        .map(|t| (t.log10_inverse_loss, t.gamma[k]))
+                        .collect(),
+                    color: i,
+                    ..Default::default()
+                })
+                .collect(),
+            size: Some(FIGURE_SIZE),
+            ..Default::default()
+        };
+        let name = format!("margin_l{}_vs_inverse_loss", k + 1);
+        chart.render(&out.join(&name))?;
+        let _ = writeln!(md, "![{name}]({name}.png)\n");
+    }
+    write_atomic(&out.join("tables.md"), md.as_bytes())?;
+    Ok(())
+}

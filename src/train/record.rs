@@ -1,0 +1,95 @@
+//! The per-epoch diagnostics step: weight histograms, margins on a fixed training subset, and the
+//! balance quantities, computed from one host copy of the weights and appended to the run
+//! directory.
+
+use burn::data::dataloader::batcher::Batcher;
+use burn::data::dataset::Dataset;
+use burn::module::Module;
+use burn::tensor::{Device, Tensor};
+
+use super::error::TrainError;
+use crate::data::{CifarBatcher, CifarDataset};
+use crate::diagnostics::{
+    balance_rows, class_margins, layer_histogram, layer_q, margins, weight_layers,
+};
+use crate::model::{NUM_CLASSES, Vgg};
+use crate::optim::{MirrorDescentConfig, fan_in};
+use crate::rundir::RunDir;
+
+/// Images (normalised, on the evaluation device) and labels of the fixed margin subset.
+pub struct MarginProbe {
+    /// `[n, 3, 32, 32]`.
+    pub images: Tensor<4>,
+    /// Class of each image.
+    pub labels: Vec<u8>,
+}
+
+/// The margin subset: the first `n` items of `dataset`, batched on `device` (no autodiff).
+pub fn margin_probe(
+    dataset: &CifarDataset,
+    batcher: &CifarBatcher,
+    n: usize,
+    device: &Device,
+) -> Result<MarginProbe, TrainError> {
+    let n = n.min(dataset.len());
+    let items = (0..n)
+        .map(|i| dataset.get(i))
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|e| TrainError::Batch {
+            split: "margin subset",
+            message: e.to_string(),
+        })?;
+    let labels = items.iter().map(|item| item.label).collect();
+    let batch = batcher.batch(items, &device.clone().without_autodiff());
+    Ok(MarginProbe {
+        images: batch.images,
+        labels,
+    })
+}
+
+/// Records histograms, margins and balance of `model` at `epoch` into `run`. `initial_q` is
+/// filled at the first record (epoch 0) and used for the balance drift.
+pub fn record_diagnostics(
+    run: &RunDir,
+    epoch: usize,
+    model: &Vgg,
+    optimizer: &MirrorDescentConfig,
+    probe: &MarginProbe,
+    initial_q: &mut Option<Vec<f64>>,
+) -> Result<(), TrainError> {
+    let layers = weight_layers(model);
+    let histograms: Vec<_> = layers
+        .iter()
+        .enumerate()
+        .map(|(index, layer)| {
+            layer_histogram(
+                epoch,
+                index,
+                &layer.path,
+                fan_in(&layer.dims),
+                &layer.weights,
+            )
+        })
+        .collect();
+    let q = layer_q(&layers, optimizer);
+    let initial = initial_q.get_or_insert_with(|| q.clone());
+    let logits = logits_of(&model.valid(), &probe.images);
+    let point_margins = class_margins(&logits, &probe.labels, NUM_CLASSES);
+    let alpha = optimizer.potential.alpha();
+    let row = margins(epoch, &point_margins, &layers, q.iter().sum(), alpha);
+    let paths: Vec<String> = layers.iter().map(|l| l.path.clone()).collect();
+    let balance = balance_rows(epoch, &paths, &q, initial);
+    Ok(run.append_diagnostics(&histograms, &row, &balance)?)
+}
+
+/// Logits of `images`, in chunks of 500, as row-major f64.
+fn logits_of(model: &Vgg, images: &Tensor<4>) -> Vec<f64> {
+    let n = images.dims()[0];
+    let mut out = Vec::with_capacity(n * NUM_CLASSES);
+    for start in (0..n).step_by(500) {
+        let end = (start + 500).min(n);
+        let chunk = images.clone().narrow(0, start, end - start);
+        out.extend(model.forward(chunk).into_data().iter::<f64>());
+    }
+    out
+}
