@@ -99,6 +99,9 @@ impl Chart {
                 path: path.clone(),
                 message,
             };
+            if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+                std::fs::create_dir_all(dir).map_err(|e| failed(e.to_string()))?;
+            }
             let drawn = if ext == "png" {
                 self.draw(BitMapBackend::new(&tmp, size).into_drawing_area())
             } else {

@@ -156,7 +156,34 @@ fn a_run_killed_mid_training_resumes_to_the_same_result() {
         let (a, b) = (read(&interrupted.join(file)), read(&straight.join(file)));
         assert!(a == b, "{file} differs after resume");
     }
-    let (a, b) = (final_weights(&interrupted), final_weights(&straight));
+    assert_same_weights(&interrupted, &straight, "after resume");
+
+    // A damaged latest checkpoint: --resume falls back to the previous one, says so, retrains
+    // the last epoch, and ends with the same weights.
+    let index: CheckpointIndex =
+        serde_json::from_slice(&std::fs::read(interrupted.join("checkpoint.json")).unwrap())
+            .unwrap();
+    assert_eq!(index.previous.as_ref().unwrap().epoch, 5);
+    let model = interrupted.join(&index.latest.model.path);
+    let mut bytes = std::fs::read(&model).unwrap();
+    bytes.truncate(bytes.len() / 2);
+    std::fs::write(&model, bytes).unwrap();
+    let output = run(train(&config, &data, &interrupted, &["--resume"]));
+    assert!(output.status.success(), "{}", stderr(&output));
+    let message = stderr(&output);
+    assert!(
+        message.contains("checkpoint of epoch 6 is damaged") && message.contains("epoch 5"),
+        "{message}"
+    );
+    assert_eq!(
+        deterministic_metrics(&interrupted),
+        deterministic_metrics(&straight)
+    );
+    assert_same_weights(&interrupted, &straight, "after falling back");
+}
+
+fn assert_same_weights(a: &Path, b: &Path, when: &str) {
+    let (a, b) = (final_weights(a), final_weights(b));
     assert_eq!(a.len(), b.len());
     let differing = a
         .iter()
@@ -166,7 +193,7 @@ fn a_run_killed_mid_training_resumes_to_the_same_result() {
     assert_eq!(
         differing,
         0,
-        "{differing} of {} weights differ after resume",
+        "{differing} of {} weights differ {when}",
         a.len()
     );
 }
@@ -246,4 +273,113 @@ fn bad_input_gets_a_clear_error() {
             stderr(&output)
         );
     }
+}
+
+#[test]
+fn unreadable_run_state_is_an_error_never_a_silent_restart() {
+    let (data, config) = setup("unreadable");
+    let out = config.parent().unwrap().join("run");
+    let first = run(train(&config, &data, &out, &["--set", "epochs=2"]));
+    assert!(first.status.success(), "{}", stderr(&first));
+    let metrics = std::fs::read(out.join("metrics.csv")).unwrap();
+
+    for (file, extra) in [
+        ("summary.json", vec![]),
+        ("summary.json", vec!["--resume"]),
+        ("checkpoint.json", vec!["--resume"]),
+    ] {
+        let original = std::fs::read(out.join(file)).unwrap();
+        std::fs::write(out.join(file), b"{\"truncated\": ").unwrap();
+        let mut args = vec!["--set", "epochs=3"];
+        args.extend(extra.iter().copied());
+        let output = run(train(&config, &data, &out, &args));
+        assert!(!output.status.success(), "{file} {extra:?} must fail");
+        let message = stderr(&output);
+        assert!(
+            message.contains(file) && message.contains("unreadable"),
+            "{file} {extra:?}: {message}"
+        );
+        assert_eq!(std::fs::read(out.join("metrics.csv")).unwrap(), metrics);
+        std::fs::write(out.join(file), original).unwrap();
+    }
+}
+
+#[test]
+fn a_fresh_run_does_not_keep_stale_diagnostics() {
+    let (data, config) = setup("stale");
+    let out = config.parent().unwrap().join("run");
+    let first = run(train(&config, &data, &out, &["--set", "epochs=1"]));
+    assert!(first.status.success(), "{}", stderr(&first));
+    // Leftovers of an earlier run whose summary and checkpoint are gone.
+    for file in ["summary.json", "checkpoint.json", "metrics.csv"] {
+        std::fs::remove_file(out.join(file)).unwrap();
+    }
+    let again = run(train(&config, &data, &out, &["--set", "epochs=1"]));
+    assert!(again.status.success(), "{}", stderr(&again));
+    let margins = read(&out.join("margins.csv"));
+    let epochs: Vec<&str> = margins
+        .lines()
+        .skip(1)
+        .map(|l| l.split(',').next().unwrap())
+        .collect();
+    assert_eq!(epochs, vec!["0", "1"], "{margins}");
+    let balance = read(&out.join("balance.csv"));
+    assert_eq!(
+        balance.lines().filter(|l| l.starts_with("0,")).count(),
+        14,
+        "{balance}"
+    );
+}
+
+#[test]
+fn a_second_process_on_the_same_run_directory_is_refused() {
+    let (data, config) = setup("lock");
+    let out = config.parent().unwrap().join("run");
+    let mut first = train(&config, &data, &out, &["--set", "epochs=50"])
+        .stdout(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let started = Instant::now();
+    while !out.join("run.lock").exists() {
+        assert!(
+            first.try_wait().unwrap().is_none(),
+            "the first run ended early"
+        );
+        assert!(
+            started.elapsed() < Duration::from_secs(120),
+            "no lock appeared"
+        );
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    let second = run(train(
+        &config,
+        &data,
+        &out,
+        &["--set", "epochs=50", "--resume"],
+    ));
+    first.kill().unwrap();
+    first.wait().unwrap();
+    assert!(!second.status.success());
+    let message = stderr(&second);
+    assert!(
+        message.contains(&format!("in use by process {}", first.id())),
+        "{message}"
+    );
+    // The killed owner left a stale lock: the next run takes it over.
+    assert!(out.join("run.lock").exists());
+    let resumed = run(train(
+        &config,
+        &data,
+        &out,
+        &["--set", "epochs=1", "--resume"],
+    ));
+    assert!(resumed.status.success(), "{}", stderr(&resumed));
+    assert!(!out.join("run.lock").exists(), "released at exit");
+}
+
+#[test]
+fn prune_and_compare_both_default_to_the_last_checkpoint() {
+    let help = binary().args(["prune", "--help"]).output().unwrap();
+    let text = String::from_utf8_lossy(&help.stdout);
+    assert!(text.contains("[default: last]"), "{text}");
 }

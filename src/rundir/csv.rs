@@ -94,10 +94,10 @@ impl<'a> Table<'a> {
             path: path.to_path_buf(),
             reason,
         };
-        if !columns.is_empty() {
-            if let Some(missing) = required.iter().find(|c| !index.contains_key(**c)) {
-                return Err(corrupt(format!("no `{missing}` column in its header")));
-            }
+        if !columns.is_empty()
+            && let Some(missing) = required.iter().find(|c| !index.contains_key(**c))
+        {
+            return Err(corrupt(format!("no `{missing}` column in its header")));
         }
         let mut rows = Vec::new();
         for (number, line) in lines {

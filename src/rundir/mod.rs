@@ -18,7 +18,6 @@ mod summary;
 mod tests;
 
 pub use checkpoint::{Checkpoint, CheckpointIndex, LoadedCheckpoint, StoredFile, md5_hex};
-pub use csv::format_number;
 pub use dir::{
     BALANCE_FILE, BEST_MODEL_FILE, CHECKPOINT_FILE, CONFIG_FILE, HISTOGRAMS_FILE, MARGINS_FILE,
     METRICS_FILE, PRUNING_FILE, RunDir, SUMMARY_FILE,
@@ -26,5 +25,5 @@ pub use dir::{
 pub use error::RunDirError;
 pub use lock::{LOCK_FILE, RunLock};
 pub use metrics::EpochMetrics;
-pub use pruning::{PRUNING_COLUMNS, PruneRow};
+pub use pruning::PruneRow;
 pub use summary::{RunStatus, Summary};

@@ -11,8 +11,7 @@ mod trainer;
 
 pub use datasets::{RunDatasets, run_datasets};
 pub use error::TrainError;
-pub use evaluate::{Tally, evaluate};
+pub use evaluate::evaluate;
 pub use model_io::{load_model, model_bytes};
 pub use prune::{CheckpointChoice, DEFAULT_SPARSITIES, prune_run};
-pub use record::{MarginProbe, margin_probe, record_diagnostics};
 pub use trainer::{BURN_VERSION, TrainOptions, train};

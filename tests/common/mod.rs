@@ -114,12 +114,46 @@ fn rand_suffix() -> u64 {
         .as_nanos() as u64
 }
 
-/// The shared real CIFAR-10 copy (`../shared/data/cifar-10-batches-bin`, or
-/// `$MIRRORBURN_SHARED_DATA`).
-pub fn shared_cifar() -> PathBuf {
-    std::env::var_os("MIRRORBURN_SHARED_DATA")
+/// Where real CIFAR-10 is looked for, in order, the way the program does it: `$MIRRORBURN_DATA`,
+/// then the shared copy (`../shared/data/cifar-10-batches-bin`), then `data/`.
+pub fn cifar_candidates() -> Vec<PathBuf> {
+    let repo = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let mut candidates: Vec<PathBuf> = std::env::var_os(mirrorburn::data::DATA_DIR_VARIABLE)
         .map(PathBuf::from)
-        .unwrap_or_else(|| {
-            Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/data/cifar-10-batches-bin")
-        })
+        .into_iter()
+        .collect();
+    candidates.push(repo.join("../shared/data/cifar-10-batches-bin"));
+    candidates.push(repo.join("data"));
+    candidates
+}
+
+/// The first of `candidates` that holds CIFAR-10; when none does, the archive from `source` is
+/// downloaded (MD5-checked, by the program's own downloader) into `fallback`, which is returned.
+pub fn find_or_download(
+    candidates: &[PathBuf],
+    fallback: &Path,
+    source: &mirrorburn::data::ArchiveSource,
+) -> PathBuf {
+    if let Some(found) = candidates.iter().find(|d| mirrorburn::data::holds_cifar(d)) {
+        return found.clone();
+    }
+    eprintln!(
+        "CIFAR-10 is in none of {candidates:?}; downloading {} into {}",
+        source.url,
+        fallback.display()
+    );
+    mirrorburn::data::load_or_fetch(fallback, Some(source))
+        .unwrap_or_else(|e| panic!("no CIFAR-10 found and the download failed: {e}"));
+    fallback.to_path_buf()
+}
+
+/// Real CIFAR-10: found in [`cifar_candidates`], else the official archive downloaded into
+/// `data/`.
+pub fn real_cifar() -> PathBuf {
+    let data = Path::new(env!("CARGO_MANIFEST_DIR")).join("data");
+    find_or_download(
+        &cifar_candidates(),
+        &data,
+        &mirrorburn::data::ArchiveSource::official(),
+    )
 }
