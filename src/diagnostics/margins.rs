@@ -15,7 +15,9 @@ pub struct Margins {
     pub product_norm_margin: f64,
     /// `q_min / ||theta||_2^L`.
     pub l2_margin: f64,
-    /// `q_min / (alpha Q(grad R(theta)))^(L / alpha)` for the potential in use.
+    /// `q_min / (alpha Q(grad R(theta)))^(L / alpha)`: `Q` summed over layers, each with its
+    /// own potential; `alpha` of the default potential (with per-layer potentials of other
+    /// homogeneity this is a convention, DESIGN §1).
     pub q_margin: f64,
     /// `log(1 / L_exp) / prod_l ||W_l||_F` with `L_exp = sum_i exp(-q_i)`.
     pub soft_margin: f64,

@@ -3,10 +3,16 @@
 //! Burn's CPU backend runs each tensor operation as its own pass over memory, so a primal mirror
 //! step written with tensor ops (square, add, sqrt, multiply, subtract, ...) costs several times
 //! an SGD step. For f32 tensors on `flex` the update is applied here in a single parallel pass over
-//! the tensor's own buffer instead. GPU backends keep the tensor ops, which Burn fuses itself.
+//! the tensor's own buffer instead, for the primal and the exact (dual) step alike. GPU backends
+//! keep the tensor ops of [`MirrorMap`], which Burn fuses itself; both compute the same formulas.
+
+use std::sync::atomic::{AtomicU64, Ordering};
 
 use burn::tensor::{DType, Device, Tensor};
 use rayon::prelude::*;
+
+use super::fallback::note_fallbacks;
+use super::mirror_map::{HYPERBOLIC_SMALL_STEP, MirrorMap, ScaledP};
 
 /// Elements per parallel chunk.
 const CHUNK: usize = 1 << 15;
@@ -47,31 +53,154 @@ pub fn fused_update<const D: usize>(
     Tensor::<D>::from_data(values, &device).reshape(shape)
 }
 
-/// How to raise `|t|` to a fixed power `e >= 0` inside a one-pass kernel.
-#[derive(Clone, Copy, Debug, PartialEq)]
-pub enum Power {
-    /// `e = 2^k` with `k >= 1`: `k` exact squarings.
-    Squarings(u32),
-    /// Any other exponent: `powf`.
-    General(f32),
-}
-
-impl Power {
-    /// The cheapest exact way to compute `|t|^e`.
-    pub fn of(e: f64) -> Self {
-        if e.fract() == 0.0 && e >= 2.0 && (e as u64).is_power_of_two() {
-            Power::Squarings((e as u64).trailing_zeros())
-        } else {
-            Power::General(e as f32)
+/// The primal step of a non-Euclidean map in one pass; the tensors must satisfy [`on_host_f32`].
+pub fn primal_step<const D: usize>(
+    map: MirrorMap,
+    theta: Tensor<D>,
+    grad: Tensor<D>,
+    lr: f64,
+) -> Tensor<D> {
+    match map {
+        MirrorMap::Euclidean => theta - grad.mul_scalar(lr),
+        MirrorMap::Hyperbolic { c, s } => {
+            let (offset, scale) = ((1.0 / (s * s)) as f32, (lr / c) as f32);
+            fused_update(theta, grad, move |t, g| {
+                t - (t * t + offset).sqrt() * g * scale
+            })
+        }
+        MirrorMap::PHomogeneous { .. } => {
+            let sp = map.scaled().expect("p-homogeneous");
+            let (k, cb, scale) = (
+                sp.k as f32,
+                (sp.beta * (sp.p - 1.0)) as f32,
+                (lr / sp.a) as f32,
+            );
+            let step = move |t: f32, g: f32, power: f32| t - g * scale / (1.0 + cb * power);
+            // One monomorphised loop per exponent kind, so squarings unroll and vectorise.
+            match integer_power(sp.e()) {
+                Some(0) => fused_update(theta, grad, move |t, g| step(t, g, 1.0)),
+                Some(2) => fused_update(theta, grad, move |t, g| step(t, g, (k * t) * (k * t))),
+                Some(4) => fused_update(theta, grad, move |t, g| {
+                    let z2 = (k * t) * (k * t);
+                    step(t, g, z2 * z2)
+                }),
+                Some(8) => fused_update(theta, grad, move |t, g| {
+                    let z2 = (k * t) * (k * t);
+                    let z4 = z2 * z2;
+                    step(t, g, z4 * z4)
+                }),
+                Some(n) => fused_update(theta, grad, move |t, g| step(t, g, (k * t).powi(n))),
+                None => {
+                    let e = sp.e() as f32;
+                    fused_update(theta, grad, move |t, g| step(t, g, (k * t).abs().powf(e)))
+                }
+            }
         }
     }
 }
 
-/// `t^(2^K)` by `K` squarings; a constant `K` lets the loop unroll and vectorise.
-pub fn squarings<const K: u32>(t: f32) -> f32 {
-    let mut out = t;
-    for _ in 0..K {
-        out *= out;
-    }
+/// The exact step of a non-Euclidean map in one pass (see [`MirrorMap::dual_step`]); the tensors
+/// must satisfy [`on_host_f32`]. Non-finite exact results take the primal step and are counted.
+pub fn dual_step<const D: usize>(
+    map: MirrorMap,
+    theta: Tensor<D>,
+    grad: Tensor<D>,
+    lr: f64,
+) -> Tensor<D> {
+    let fallbacks = AtomicU64::new(0);
+    let out = match map {
+        MirrorMap::Euclidean => theta - grad.mul_scalar(lr),
+        MirrorMap::Hyperbolic { c, s } => {
+            let (inv_s2, scale) = (1.0 / (s * s), lr / c);
+            let fallbacks = &fallbacks;
+            fused_update(theta, grad, move |t, g| {
+                let exact = hyperbolic_dual(t, (g as f64 * scale) as f32, inv_s2);
+                finite_or(exact, fallbacks, || {
+                    t - (t * t + inv_s2 as f32).sqrt() * g * scale as f32
+                })
+            })
+        }
+        MirrorMap::PHomogeneous { .. } => {
+            let sp = map.scaled().expect("p-homogeneous");
+            let fallbacks = &fallbacks;
+            fused_update(theta, grad, move |t, g| {
+                let (exact, primal) = p_dual(sp, t, g, lr);
+                finite_or(exact, fallbacks, || primal)
+            })
+        }
+    };
+    note_fallbacks(fallbacks.into_inner());
     out
+}
+
+fn finite_or(value: f32, fallbacks: &AtomicU64, fallback: impl FnOnce() -> f32) -> f32 {
+    if value.is_finite() {
+        value
+    } else {
+        fallbacks.fetch_add(1, Ordering::Relaxed);
+        fallback()
+    }
+}
+
+/// The exact hyperbolic step for the dual increment `d` (see `MirrorMap::dual_step`): for
+/// `|d| < 0.25` `t cosh d - r sinh d` with cosh and sinh as their Taylor polynomials (exact to f32
+/// there, and exactly `t` at `d = 0`); else the exponential form in f64.
+fn hyperbolic_dual(t: f32, d: f32, inv_s2: f64) -> f32 {
+    if (d.abs() as f64) < HYPERBOLIC_SMALL_STEP {
+        let d2 = d * d;
+        let cosh = 1.0 + d2 * (0.5 + d2 * (1.0 / 24.0 + d2 / 720.0));
+        let sinh = d * (1.0 + d2 * (1.0 / 6.0 + d2 * (1.0 / 120.0 + d2 / 5040.0)));
+        return t * cosh - (t * t + inv_s2 as f32).sqrt() * sinh;
+    }
+    let (t, d) = (t as f64, d as f64);
+    let r = (t * t + inv_s2).sqrt();
+    let (p, m) = if t >= 0.0 {
+        (r + t, inv_s2 / (r + t))
+    } else {
+        (inv_s2 / (r - t), r - t)
+    };
+    ((0.5 * p).ln() - d).exp() as f32 - ((0.5 * m).ln() + d).exp() as f32
+}
+
+/// The exact p-homogeneous step of one element in f64, and its primal step (the Newton start):
+/// in `z = k t`, solve `phi(z') = phi(z) - lr g k / a` by Newton on `|z'|`, started at the primal
+/// step when it has the right sign (typically one or two iterations), else at the upper bound.
+fn p_dual(sp: ScaledP, t: f32, g: f32, lr: f64) -> (f32, f32) {
+    let (e, beta, p) = (sp.e(), sp.beta, sp.p);
+    let integer = integer_power(e);
+    let pow = |y: f64| match integer {
+        Some(n) => y.abs().powi(n),
+        None => y.abs().powf(e),
+    };
+    let z = sp.k * t as f64;
+    let delta = lr * sp.k / sp.a * g as f64;
+    let z_pow = pow(z);
+    let primal = z - delta / (1.0 + beta * (p - 1.0) * z_pow);
+    let target = z + beta * z_pow * z - delta;
+    let (sign, size) = (target.signum(), target.abs());
+    let phi = |y: f64| y + beta * pow(y) * y;
+    // The primal step starts Newton where it is an upper bound of the root on the target's side
+    // (monotone decrease from there); otherwise the upper bound min(tau, (tau/beta)^(1/(p-1))).
+    let mut y = if primal * sign > 0.0 && phi(primal.abs()) >= size {
+        primal.abs()
+    } else {
+        size.min((size / beta).powf(1.0 / (p - 1.0)))
+    };
+    for _ in 0..100 {
+        let step = (phi(y) - size) / (1.0 + beta * (p - 1.0) * pow(y));
+        let next = (y - step).max(0.0);
+        let done = (next - y).abs() <= 1e-12 * next;
+        y = next;
+        if done {
+            break;
+        }
+    }
+    let exact = if size == 0.0 { 0.0 } else { sign * y / sp.k };
+    (exact as f32, (primal / sp.k) as f32)
+}
+
+/// `e` as an even integer exponent when it is one (0, 2, 4, ..., up to 64): `|x|^e = x^e` is then
+/// computed by multiplications, exactly and without `powf`.
+fn integer_power(e: f64) -> Option<i32> {
+    (e.fract() == 0.0 && (0.0..=64.0).contains(&e) && (e as i32) % 2 == 0).then_some(e as i32)
 }

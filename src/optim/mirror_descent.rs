@@ -7,8 +7,9 @@ use burn::optim::{LearningRate, ModuleOptimizer, Optimizer};
 use burn::tensor::{Device, Tensor};
 use serde::{Deserialize, Serialize};
 
-use super::params::{glob_to_regex, is_weight, param_paths};
-use super::potential::{MirrorMap, Potential, StepForm, WidthScaling, fan_in};
+use super::mirror_map::MirrorMap;
+use super::params::{glob_to_regex, is_weight, named_params, param_paths};
+use super::potential::{Potential, StepForm, WidthScaling, fan_in};
 
 /// A per-layer potential: every parameter whose path matches `pattern` uses `potential`.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -127,6 +128,30 @@ impl MirrorDescentConfig {
         self.init()
     }
 
+    /// One line per float parameter of `module`: its path, shape, the fan-in the width scaling
+    /// uses (see [`fan_in`] for the layout it assumes), and the potential it is stepped with.
+    pub fn describe<M: Module>(&self, module: &M) -> String {
+        param_dims(module)
+            .into_iter()
+            .map(|(path, dims)| {
+                let potential = self.potential_for(&path, dims.len());
+                format!(
+                    "{path} {dims:?}: fan-in {}, {}, {} scaling, {} step\n",
+                    fan_in(&dims),
+                    potential.label(),
+                    match self.width_scaling {
+                        WidthScaling::FanIn => "fan_in",
+                        WidthScaling::None => "no",
+                    },
+                    match self.step {
+                        StepForm::Primal => "primal",
+                        StepForm::Dual => "dual",
+                    }
+                )
+            })
+            .collect()
+    }
+
     /// The potential a parameter with this path and rank is stepped with.
     pub fn potential_for(&self, path: &str, rank: usize) -> Potential {
         let claimed = self.layers.iter().rev().find(|layer| {
@@ -140,6 +165,13 @@ impl MirrorDescentConfig {
             None => Potential::Gd,
         }
     }
+}
+
+fn param_dims<M: Module>(module: &M) -> Vec<(String, Vec<usize>)> {
+    named_params(module, false)
+        .into_iter()
+        .map(|p| (p.path, p.dims))
+        .collect()
 }
 
 fn check_potential(field: &str, potential: &Potential) -> Result<(), MirrorDescentError> {

@@ -76,6 +76,10 @@ fn train_run(
     let mut model = Vgg::new(config.model.width_divisor, &device);
     let optimizer_config = config.optimizer.to_config();
     let mut optimizer = optimizer_config.init_for(&model)?;
+    print!(
+        "optimizer, per parameter:\n{}",
+        optimizer_config.describe(&model)
+    );
     let probe = margin_probe(
         &sets.train,
         &sets.batcher,
