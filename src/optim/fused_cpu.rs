@@ -16,6 +16,8 @@ use super::mirror_map::{HYPERBOLIC_SMALL_STEP, MirrorMap, ScaledP};
 
 /// Elements per parallel chunk.
 const CHUNK: usize = 1 << 15;
+/// Elements per block of the two-pass update.
+const BLOCK: usize = 1 << 10;
 
 /// Whether both tensors are non-autodiff f32 tensors on the `flex` device, in host memory.
 pub fn on_host_f32<const D: usize>(theta: &Tensor<D>, grad: &Tensor<D>) -> bool {
@@ -33,6 +35,49 @@ pub fn fused_update<const D: usize>(
     grad: Tensor<D>,
     update: impl Fn(f32, f32) -> f32 + Sync,
 ) -> Tensor<D> {
+    map_chunks(theta, grad, |t, g| {
+        for (t, &g) in t.iter_mut().zip(g) {
+            *t = update(*t, g);
+        }
+    })
+}
+
+/// Like [`fused_update`] for updates with a cheap, branch-free form that is accurate on most
+/// elements: `fast` returns the value, or NaN where it is not accurate; those elements take
+/// `exact`. Per chunk, a first loop (which the compiler can vectorise) runs `fast` on every
+/// element, a second applies `exact` where needed.
+pub fn fused_update_checked<const D: usize>(
+    theta: Tensor<D>,
+    grad: Tensor<D>,
+    fast: impl Fn(f32, f32) -> f32 + Sync,
+    exact: impl Fn(f32, f32) -> f32 + Sync,
+) -> Tensor<D> {
+    map_chunks(theta, grad, |t, g| {
+        // Blocks small enough for a stack buffer that stays in L1.
+        let mut values = [0.0f32; BLOCK];
+        for (t, g) in t.chunks_mut(BLOCK).zip(g.chunks(BLOCK)) {
+            let values = &mut values[..t.len()];
+            for ((value, &t), &g) in values.iter_mut().zip(&*t).zip(g) {
+                *value = fast(t, g);
+            }
+            // A branch-free scan first: most blocks need no exact step at all.
+            if values.iter().fold(false, |any, v| any | v.is_nan()) {
+                for ((t, &g), &value) in t.iter_mut().zip(g).zip(&*values) {
+                    *t = if value.is_nan() { exact(*t, g) } else { value };
+                }
+            } else {
+                t.copy_from_slice(values);
+            }
+        }
+    })
+}
+
+/// Runs `per_chunk` over matching chunks of the two tensors' buffers in parallel.
+fn map_chunks<const D: usize>(
+    theta: Tensor<D>,
+    grad: Tensor<D>,
+    per_chunk: impl Fn(&mut [f32], &[f32]) + Sync,
+) -> Tensor<D> {
     debug_assert!(on_host_f32(&theta, &grad));
     let device = theta.device();
     let shape = theta.shape();
@@ -45,11 +90,7 @@ pub fn fused_update<const D: usize>(
     values_mut
         .par_chunks_mut(CHUNK)
         .zip(grads.par_chunks(CHUNK))
-        .for_each(|(t, g)| {
-            for (t, &g) in t.iter_mut().zip(g) {
-                *t = update(*t, g);
-            }
-        });
+        .for_each(|(t, g)| per_chunk(t, g));
     Tensor::<D>::from_data(values, &device).reshape(shape)
 }
 
@@ -108,29 +149,149 @@ pub fn dual_step<const D: usize>(
     lr: f64,
 ) -> Tensor<D> {
     let fallbacks = AtomicU64::new(0);
+    let fallbacks = &fallbacks;
     let out = match map {
         MirrorMap::Euclidean => theta - grad.mul_scalar(lr),
         MirrorMap::Hyperbolic { c, s } => {
             let (inv_s2, scale) = (1.0 / (s * s), lr / c);
-            let fallbacks = &fallbacks;
-            fused_update(theta, grad, move |t, g| {
-                let exact = hyperbolic_dual(t, (g as f64 * scale) as f32, inv_s2);
-                finite_or(exact, fallbacks, || {
-                    t - (t * t + inv_s2 as f32).sqrt() * g * scale as f32
-                })
-            })
+            let (offset, scale32) = (inv_s2 as f32, scale as f32);
+            fused_update_checked(
+                theta,
+                grad,
+                move |t, g| {
+                    let d = g * scale32;
+                    let value = hyperbolic_small_step(t, d, offset);
+                    let accurate = (d.abs() < HYPERBOLIC_SMALL_STEP as f32) & value.is_finite();
+                    nan_unless(accurate, value)
+                },
+                move |t, g| {
+                    let exact = hyperbolic_dual(t, (g as f64 * scale) as f32, inv_s2);
+                    finite_or(exact, fallbacks, || {
+                        t - (t * t + offset).sqrt() * g * scale32
+                    })
+                },
+            )
         }
         MirrorMap::PHomogeneous { .. } => {
             let sp = map.scaled().expect("p-homogeneous");
-            let fallbacks = &fallbacks;
-            fused_update(theta, grad, move |t, g| {
-                let (exact, primal) = p_dual(sp, t, g, lr);
-                finite_or(exact, fallbacks, || primal)
-            })
+            // One monomorphised kernel per exponent kind (see `primal_step`).
+            // One monomorphised kernel per exponent kind (see `primal_step`); the fast pass in
+            // f32, the full solve in f64.
+            let e = sp.e();
+            match integer_power(e) {
+                Some(0) => p_dual_kernel(sp, theta, grad, lr, fallbacks, (|_| 1.0, |_| 1.0)),
+                Some(2) => p_dual_kernel(sp, theta, grad, lr, fallbacks, (|y| y * y, |y| y * y)),
+                Some(4) => p_dual_kernel(
+                    sp,
+                    theta,
+                    grad,
+                    lr,
+                    fallbacks,
+                    (|y| (y * y) * (y * y), |y| (y * y) * (y * y)),
+                ),
+                Some(8) => p_dual_kernel(
+                    sp,
+                    theta,
+                    grad,
+                    lr,
+                    fallbacks,
+                    (
+                        |y| {
+                            let y4 = (y * y) * (y * y);
+                            y4 * y4
+                        },
+                        |y| {
+                            let y4 = (y * y) * (y * y);
+                            y4 * y4
+                        },
+                    ),
+                ),
+                Some(n) => p_dual_kernel(
+                    sp,
+                    theta,
+                    grad,
+                    lr,
+                    fallbacks,
+                    (move |y: f32| y.powi(n), move |y: f64| y.powi(n)),
+                ),
+                None => {
+                    let e32 = e as f32;
+                    p_dual_kernel(
+                        sp,
+                        theta,
+                        grad,
+                        lr,
+                        fallbacks,
+                        (
+                            move |y: f32| y.abs().powf(e32),
+                            move |y: f64| y.abs().powf(e),
+                        ),
+                    )
+                }
+            }
         }
     };
-    note_fallbacks(fallbacks.into_inner());
+    note_fallbacks(fallbacks.load(Ordering::Relaxed));
     out
+}
+
+/// The exact p-homogeneous step: one f32 Newton iteration from the primal step wherever that is
+/// provably accurate (the fast pass: almost every weight), the f64 Newton solve of [`p_dual`]
+/// elsewhere. `pow` is `|y|^(p-2)` in f32 and in f64.
+fn p_dual_kernel<const D: usize>(
+    sp: ScaledP,
+    theta: Tensor<D>,
+    grad: Tensor<D>,
+    lr: f64,
+    fallbacks: &AtomicU64,
+    pow: (
+        impl Fn(f32) -> f32 + Sync + Copy,
+        impl Fn(f64) -> f64 + Sync + Copy,
+    ),
+) -> Tensor<D> {
+    let (pow32, pow64) = pow;
+    let (k, beta, c1, inv_k) = (
+        sp.k as f32,
+        sp.beta as f32,
+        (sp.beta * (sp.p - 1.0)) as f32,
+        (1.0 / sp.k) as f32,
+    );
+    let delta = (lr * sp.k / sp.a) as f32;
+    // After a Newton step `s` from a start `s`-close to the root, the truncation error is below
+    // (p-2)/2 (s/y)^2 relative; this tolerance keeps it under 1e-9, far below f32 rounding.
+    let tolerance = (2e-9 / (sp.p - 2.0).max(1.0)).sqrt() as f32;
+    fused_update_checked(
+        theta,
+        grad,
+        move |t, g| {
+            let z = k * t;
+            let z_pow = pow32(z);
+            let d = delta * g;
+            let start = z - d / (1.0 + c1 * z_pow);
+            let target = z + beta * z_pow * z - d;
+            let y = start.abs();
+            let y_pow = pow32(y);
+            let step = (y + beta * y_pow * y - target.abs()) / (1.0 + c1 * y_pow);
+            let next = y - step;
+            let value = f32::copysign(next, target) * inv_k;
+            let accurate = (start * target > 0.0)
+                & (next > 0.0)
+                & (step.abs() <= tolerance * next)
+                & value.is_finite();
+            // A zero gradient leaves the weight exactly where it is (t k / k may not round to t).
+            let value = if g == 0.0 { t } else { value };
+            nan_unless(accurate | (g == 0.0), value)
+        },
+        move |t, g| {
+            let (exact, primal) = p_dual(sp, t, g, lr, pow64);
+            finite_or(exact, fallbacks, || primal)
+        },
+    )
+}
+
+/// `value`, or NaN where not `accurate`, without a branch (so the fast pass vectorises).
+fn nan_unless(accurate: bool, value: f32) -> f32 {
+    f32::from_bits(value.to_bits() | (!accurate as u32 * 0x7fc0_0000))
 }
 
 fn finite_or(value: f32, fallbacks: &AtomicU64, fallback: impl FnOnce() -> f32) -> f32 {
@@ -142,15 +303,20 @@ fn finite_or(value: f32, fallbacks: &AtomicU64, fallback: impl FnOnce() -> f32) 
     }
 }
 
-/// The exact hyperbolic step for the dual increment `d` (see `MirrorMap::dual_step`): for
-/// `|d| < 0.25` `t cosh d - r sinh d` with cosh and sinh as their Taylor polynomials (exact to f32
-/// there, and exactly `t` at `d = 0`); else the exponential form in f64.
+/// `t cosh d - sqrt(t^2 + offset) sinh d` with cosh and sinh as their Taylor polynomials, exact
+/// to f32 for `|d| < 0.25` and exactly `t` at `d = 0`.
+fn hyperbolic_small_step(t: f32, d: f32, offset: f32) -> f32 {
+    let d2 = d * d;
+    let cosh = 1.0 + d2 * (0.5 + d2 * (1.0 / 24.0 + d2 / 720.0));
+    let sinh = d * (1.0 + d2 * (1.0 / 6.0 + d2 * (1.0 / 120.0 + d2 / 5040.0)));
+    t * cosh - (t * t + offset).sqrt() * sinh
+}
+
+/// The exact hyperbolic step for the dual increment `d` (see `MirrorMap::dual_step`): the small
+/// step form for `|d| < 0.25`, else the exponential form in f64.
 fn hyperbolic_dual(t: f32, d: f32, inv_s2: f64) -> f32 {
     if (d.abs() as f64) < HYPERBOLIC_SMALL_STEP {
-        let d2 = d * d;
-        let cosh = 1.0 + d2 * (0.5 + d2 * (1.0 / 24.0 + d2 / 720.0));
-        let sinh = d * (1.0 + d2 * (1.0 / 6.0 + d2 * (1.0 / 120.0 + d2 / 5040.0)));
-        return t * cosh - (t * t + inv_s2 as f32).sqrt() * sinh;
+        return hyperbolic_small_step(t, d, inv_s2 as f32);
     }
     let (t, d) = (t as f64, d as f64);
     let r = (t * t + inv_s2).sqrt();
@@ -165,13 +331,9 @@ fn hyperbolic_dual(t: f32, d: f32, inv_s2: f64) -> f32 {
 /// The exact p-homogeneous step of one element in f64, and its primal step (the Newton start):
 /// in `z = k t`, solve `phi(z') = phi(z) - lr g k / a` by Newton on `|z'|`, started at the primal
 /// step when it has the right sign (typically one or two iterations), else at the upper bound.
-fn p_dual(sp: ScaledP, t: f32, g: f32, lr: f64) -> (f32, f32) {
-    let (e, beta, p) = (sp.e(), sp.beta, sp.p);
-    let integer = integer_power(e);
-    let pow = |y: f64| match integer {
-        Some(n) => y.abs().powi(n),
-        None => y.abs().powf(e),
-    };
+fn p_dual(sp: ScaledP, t: f32, g: f32, lr: f64, pow: impl Fn(f64) -> f64) -> (f32, f32) {
+    let (beta, p) = (sp.beta, sp.p);
+    let pow = |y: f64| pow(y.abs());
     let z = sp.k * t as f64;
     let delta = lr * sp.k / sp.a * g as f64;
     let z_pow = pow(z);
