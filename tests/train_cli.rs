@@ -383,3 +383,67 @@ fn prune_and_compare_both_default_to_the_last_checkpoint() {
     let text = String::from_utf8_lossy(&help.stdout);
     assert!(text.contains("[default: last]"), "{text}");
 }
+
+#[test]
+fn sigterm_checkpoints_mid_epoch_and_resume_is_exact() {
+    let (data, config) = setup("sigterm");
+    let root = config.parent().unwrap();
+    // Small batches: many steps per epoch, so the signal lands mid-epoch.
+    let args = ["--set", "epochs=3", "--set", "batch_size=5"];
+    let straight = root.join("straight");
+    let output = run(train(&config, &data, &straight, &args));
+    assert!(output.status.success(), "{}", stderr(&output));
+
+    let stopped = root.join("stopped");
+    let mut child = train(&config, &data, &stopped, &args)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let started = Instant::now();
+    while !read_checkpoint_epoch(&stopped).is_some_and(|e| e >= 1) {
+        assert!(
+            child.try_wait().unwrap().is_none(),
+            "the run ended before the signal"
+        );
+        assert!(
+            started.elapsed() < Duration::from_secs(300),
+            "no checkpoint appeared"
+        );
+        std::thread::sleep(Duration::from_millis(2));
+    }
+    std::thread::sleep(Duration::from_millis(300));
+    unsafe { libc::kill(child.id() as libc::pid_t, libc::SIGTERM) };
+    let output = child.wait_with_output().unwrap();
+    assert!(
+        !output.status.success(),
+        "an interrupted run exits non-zero"
+    );
+    assert!(stderr(&output).contains("--resume"), "{}", stderr(&output));
+    assert_eq!(summary(&stopped).status, RunStatus::Interrupted);
+    let index: CheckpointIndex =
+        serde_json::from_slice(&std::fs::read(stopped.join("checkpoint.json")).unwrap()).unwrap();
+    let partial = index.latest.partial.expect("a mid-epoch checkpoint");
+    assert!(partial.batches > 0);
+
+    let output = run(train(
+        &config,
+        &data,
+        &stopped,
+        &[&args[..], &["--resume"]].concat(),
+    ));
+    assert!(output.status.success(), "{}", stderr(&output));
+    assert_eq!(summary(&stopped).status, RunStatus::Completed);
+    assert_eq!(
+        deterministic_metrics(&stopped),
+        deterministic_metrics(&straight)
+    );
+    assert_same_weights(&stopped, &straight, "after a graceful stop and --resume");
+}
+
+fn read_checkpoint_epoch(out: &Path) -> Option<usize> {
+    let bytes = std::fs::read(out.join("checkpoint.json")).ok()?;
+    serde_json::from_slice::<CheckpointIndex>(&bytes)
+        .ok()
+        .map(|c| c.latest.epoch)
+}

@@ -4,7 +4,7 @@ use std::path::PathBuf;
 
 use crate::backend::BackendDevice;
 use crate::config::TrainConfig;
-use crate::train::{TrainOptions, train};
+use crate::train::{TrainOptions, install_stop_handlers, train};
 
 /// `mirrorburn train` arguments.
 #[derive(clap::Args, Debug)]
@@ -18,8 +18,8 @@ pub struct TrainArgs {
     /// Run directory [default: artifacts/runs/<name>].
     #[arg(long)]
     pub out: Option<PathBuf>,
-    /// Continue the run in --out from its last intact checkpoint.
-    #[arg(long)]
+    /// Continue the run in --out from its last intact checkpoint (start it if it has none).
+    #[arg(long, visible_alias = "resume-or-start")]
     pub resume: bool,
     /// CIFAR-10 directory [default: the config's data.dir, else $MIRRORBURN_DATA, else data/].
     #[arg(long)]
@@ -40,6 +40,7 @@ pub fn execute(args: &TrainArgs, compute: &BackendDevice) -> anyhow::Result<()> 
         resume: args.resume,
         data_dir: args.data_dir.clone(),
     };
+    install_stop_handlers()?;
     let summary = train(&options)?;
     println!(
         "{}: completed {} epochs, best val acc {:.2}% (epoch {}), results in {}",

@@ -50,11 +50,30 @@ impl StoredFile {
     }
 }
 
-/// One checkpoint: model and optimizer records after `epoch` epochs.
+/// Progress into an epoch that a checkpoint was taken in the middle of (a graceful stop).
+#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
+pub struct EpochProgress {
+    /// Batches of the epoch already trained.
+    pub batches: usize,
+    /// Images of the epoch already trained.
+    pub seen: usize,
+    /// Their summed training loss, exactly as accumulated on the device (f32).
+    pub loss_sum: f32,
+    /// Their correct predictions.
+    pub hits: i64,
+    /// Seconds the epoch had run.
+    pub seconds: f64,
+}
+
+/// One checkpoint: model and optimizer records after `epoch` epochs (and, for a graceful stop,
+/// `partial` progress into the next one).
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Checkpoint {
     /// Epochs completed when it was taken.
     pub epoch: usize,
+    /// Progress into epoch `epoch + 1`, if it was taken mid-epoch.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub partial: Option<EpochProgress>,
     /// The model record.
     pub model: StoredFile,
     /// The optimizer record.
@@ -75,6 +94,8 @@ pub struct CheckpointIndex {
 pub struct LoadedCheckpoint {
     /// Its epoch.
     pub epoch: usize,
+    /// Progress into the next epoch, for a mid-epoch checkpoint.
+    pub partial: Option<EpochProgress>,
     /// Model record bytes.
     pub model: Vec<u8>,
     /// Optimizer record bytes.
@@ -88,6 +109,7 @@ impl Checkpoint {
     pub fn load(&self, root: &Path) -> Result<LoadedCheckpoint, String> {
         Ok(LoadedCheckpoint {
             epoch: self.epoch,
+            partial: self.partial,
             model: self.model.read_verified(root)?,
             optimizer: self.optimizer.read_verified(root)?,
             fell_back: None,

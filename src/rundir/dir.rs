@@ -9,7 +9,7 @@ use std::path::{Path, PathBuf};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
-use super::checkpoint::{Checkpoint, CheckpointIndex, LoadedCheckpoint, StoredFile};
+use super::checkpoint::{Checkpoint, CheckpointIndex, EpochProgress, LoadedCheckpoint, StoredFile};
 use super::csv::{CsvRecord, header_of, parse_records, render};
 use super::error::RunDirError;
 use super::lock::RunLock;
@@ -136,24 +136,28 @@ impl RunDir {
         self.read_json(CHECKPOINT_FILE)
     }
 
-    /// Writes model and optimizer records for `epoch`, reads them back to verify size and MD5,
-    /// then makes them the latest checkpoint in `checkpoint.json` (the old latest becomes the
-    /// previous), then removes the files of the checkpoint before that. A crash or a bad write at
-    /// any point leaves an intact checkpoint behind.
+    /// Writes model and optimizer records for `epoch` (plus `partial` progress into the next
+    /// epoch, for a mid-epoch checkpoint), reads them back to verify size and MD5, then makes them
+    /// the latest checkpoint in `checkpoint.json` (the old latest, if intact, becomes the
+    /// previous), then removes the files no longer referenced. A crash or a bad write at any
+    /// point leaves an intact checkpoint behind.
     pub fn write_checkpoint(
         &self,
         epoch: usize,
+        partial: Option<EpochProgress>,
         model: &[u8],
         optimizer: &[u8],
     ) -> Result<(), RunDirError> {
         let old = self.read_checkpoints()?;
+        let tag = match partial {
+            Some(progress) => format!("epoch{epoch:05}-batch{:06}", progress.batches),
+            None => format!("epoch{epoch:05}"),
+        };
         let next = Checkpoint {
             epoch,
-            model: StoredFile::of(format!("checkpoints/model-epoch{epoch:05}.bpk"), model),
-            optimizer: StoredFile::of(
-                format!("checkpoints/optimizer-epoch{epoch:05}.bpk"),
-                optimizer,
-            ),
+            partial,
+            model: StoredFile::of(format!("checkpoints/model-{tag}.bpk"), model),
+            optimizer: StoredFile::of(format!("checkpoints/optimizer-{tag}.bpk"), optimizer),
         };
         for (file, bytes) in [(&next.model, model), (&next.optimizer, optimizer)] {
             write_atomic(&self.path(&file.path), bytes)?;
@@ -164,14 +168,15 @@ impl RunDir {
                 reason: format!("checkpoint failed verification after writing: {reason}"),
             })?;
         // The old latest becomes the previous only if it is intact (a resume may have fallen
-        // back past it); otherwise the old previous stays.
+        // back past it) and is not the files just rewritten; otherwise the old previous stays.
+        let same_files = |c: &Checkpoint| c.model.path == next.model.path;
         let (previous, dropped) = match old {
-            Some(old) if old.latest.epoch != epoch && old.latest.load(&self.root).is_ok() => {
+            Some(old) if !same_files(&old.latest) && old.latest.load(&self.root).is_ok() => {
                 (Some(old.latest), old.previous)
             }
             Some(old) => (
-                old.previous.filter(|p| p.epoch != epoch),
-                Some(old.latest).filter(|l| l.epoch != epoch),
+                old.previous.filter(|p| !same_files(p)),
+                Some(old.latest).filter(|l| !same_files(l)),
             ),
             None => (None, None),
         };

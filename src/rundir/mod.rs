@@ -17,7 +17,9 @@ mod summary;
 #[cfg(test)]
 mod tests;
 
-pub use checkpoint::{Checkpoint, CheckpointIndex, LoadedCheckpoint, StoredFile, md5_hex};
+pub use checkpoint::{
+    Checkpoint, CheckpointIndex, EpochProgress, LoadedCheckpoint, StoredFile, md5_hex,
+};
 pub use dir::{
     BALANCE_FILE, BEST_MODEL_FILE, CHECKPOINT_FILE, CONFIG_FILE, HISTOGRAMS_FILE, MARGINS_FILE,
     METRICS_FILE, PRUNING_FILE, RunDir, SUMMARY_FILE,

@@ -14,6 +14,8 @@ pub enum RunStatus {
     Diverged,
     /// An error stopped the run.
     Failed,
+    /// SIGTERM or SIGINT stopped the run after a checkpoint; `--resume` continues it exactly.
+    Interrupted,
 }
 
 /// `summary.json`.

@@ -210,7 +210,7 @@ fn checkpoints_keep_the_previous_one_and_fall_back_to_it() {
     );
 
     // The next checkpoint replaces the damaged one and keeps the intact epoch 2 as previous.
-    run.write_checkpoint(4, &[4; 100], &[4; 7]).unwrap();
+    run.write_checkpoint(4, None, &[4; 100], &[4; 7]).unwrap();
     let index = run.read_checkpoints().unwrap().unwrap();
     assert_eq!(index.previous.unwrap().epoch, 2);
 

@@ -63,6 +63,17 @@ pub enum TrainError {
     /// A sparsity outside [0, 1] (or none) was asked for.
     #[error("--sparsities: {0}")]
     Sparsities(String),
+    /// SIGTERM or SIGINT stopped the run after a checkpoint.
+    #[error(
+        "interrupted in epoch {epoch} after {batches} batches; a checkpoint was written and the run \
+         is marked `interrupted` — continue it exactly with --resume"
+    )]
+    Interrupted {
+        /// The epoch in progress.
+        epoch: usize,
+        /// Its batches done.
+        batches: usize,
+    },
     /// A non-finite loss.
     #[error(
         "training diverged in epoch {epoch} (non-finite {what} loss); the run is marked `diverged` and the checkpoint of epoch {kept} is kept — lower `lr` and start a new run"

@@ -68,6 +68,29 @@ impl Tally {
         self.seen += n;
     }
 
+    /// The summed loss (exactly as accumulated on the device) and hits so far.
+    pub fn totals(&self) -> (f32, i64) {
+        let loss = self
+            .loss_sum
+            .clone()
+            .map_or(0.0, |t| t.into_scalar::<f32>());
+        let hits = self.hits.clone().map_or(0, |t| t.into_scalar::<i64>());
+        (loss, hits)
+    }
+
+    /// A tally continuing from totals read with [`totals`](Self::totals) over `seen` images.
+    pub fn resume(loss_sum: f32, hits: i64, seen: usize, device: &Device) -> Self {
+        if seen == 0 {
+            return Self::default();
+        }
+        Self {
+            // 0 + x is exactly x: the device's own dtypes, the stored values.
+            loss_sum: Some(Tensor::zeros([1], device).add_scalar(loss_sum as f64)),
+            hits: Some(Tensor::<1, Int>::zeros([1], device).add_scalar(hits)),
+            seen,
+        }
+    }
+
     /// Mean loss and accuracy.
     pub fn finish(self) -> (f64, f64) {
         let seen = self.seen.max(1) as f64;

@@ -7,6 +7,7 @@ mod evaluate;
 mod model_io;
 mod prune;
 mod record;
+mod stop;
 mod trainer;
 
 pub use datasets::{RunDatasets, run_datasets};
@@ -14,4 +15,5 @@ pub use error::TrainError;
 pub use evaluate::evaluate;
 pub use model_io::{load_model, model_bytes};
 pub use prune::{CheckpointChoice, DEFAULT_SPARSITIES, prune_run};
+pub use stop::{install_stop_handlers, stop_requested};
 pub use trainer::{BURN_VERSION, TrainOptions, train};

@@ -15,11 +15,12 @@ use super::error::TrainError;
 use super::evaluate::{Tally, evaluate};
 use super::model_io::{load_model, model_bytes};
 use super::record::{margin_probe, record_diagnostics};
+use super::stop::stop_requested;
 use crate::backend::BackendDevice;
 use crate::config::TrainConfig;
 use crate::data;
 use crate::model::Vgg;
-use crate::rundir::{EpochMetrics, LoadedCheckpoint, RunDir, RunStatus, Summary};
+use crate::rundir::{EpochMetrics, EpochProgress, LoadedCheckpoint, RunDir, RunStatus, Summary};
 
 /// What to run and where.
 #[derive(Clone, Debug)]
@@ -53,7 +54,10 @@ pub fn train(options: &TrainOptions) -> Result<Summary, TrainError> {
     let resumed = prepare_run_dir(&run, options)?;
     let result = train_run(&run, options, resumed);
     if let Err(error) = &result
-        && !matches!(error, TrainError::Diverged { .. })
+        && !matches!(
+            error,
+            TrainError::Diverged { .. } | TrainError::Interrupted { .. }
+        )
         && let Ok(Some(mut summary)) = run.read_summary()
         && summary.status == RunStatus::Running
     {
@@ -89,6 +93,7 @@ fn train_run(
     let mut rows = Vec::new();
     let mut initial_q = None;
     let start_epoch = resumed.as_ref().map_or(0, |c| c.epoch);
+    let resumed_partial = resumed.as_ref().and_then(|c| c.partial);
     if let Some(checkpoint) = resumed {
         (model, optimizer) = restore(checkpoint, model, optimizer)?;
         rows = run.read_metrics()?;
@@ -128,8 +133,14 @@ fn train_run(
     let loss_fn = CrossEntropyLossConfig::new().init(&device);
     let interactive = std::io::stderr().is_terminal();
     let mut last_checkpoint = start_epoch;
+    let mut partial = resumed_partial;
     for epoch in start_epoch + 1..=config.epochs {
         let started = Instant::now();
+        // After a graceful stop, the epoch continues where it stopped: the same data order,
+        // the batches already trained skipped, the tally restored.
+        let progress = partial.take();
+        let skip = progress.map_or(0, |p| p.batches);
+        let earlier_seconds = progress.map_or(0.0, |p| p.seconds);
         let seed = epoch_seed(config.seed, epoch);
         let epoch_set = if config.data.augment {
             sets.train.augmented(seed)
@@ -151,8 +162,11 @@ fn train_run(
             epoch,
             config.epochs,
         );
-        let mut tally = Tally::default();
-        for batch in loader.iter() {
+        let mut tally = progress.map_or_else(Tally::default, |p| {
+            Tally::resume(p.loss_sum, p.hits, p.seen, &device)
+        });
+        bar.inc(skip as u64);
+        for (index, batch) in loader.iter().enumerate().skip(skip) {
             let batch = batch.map_err(|e| TrainError::Batch {
                 split: "training",
                 message: e.to_string(),
@@ -163,6 +177,25 @@ fn train_run(
             let grads = GradientsParams::from_grads(loss.backward(), &model);
             model = optimizer.step(config.lr, model, grads);
             bar.inc(1);
+            if stop_requested() {
+                bar.finish_and_clear();
+                let (loss_sum, hits) = tally.totals();
+                let progress = EpochProgress {
+                    batches: index + 1,
+                    seen: tally.seen,
+                    loss_sum,
+                    hits,
+                    seconds: earlier_seconds + started.elapsed().as_secs_f64(),
+                };
+                return Err(interrupt(
+                    run,
+                    &mut summary,
+                    &model,
+                    optimizer,
+                    epoch - 1,
+                    progress,
+                ));
+            }
             // On a terminal, show the running loss and accuracy every 10 batches (one small read).
             if interactive && bar.position().is_multiple_of(10) {
                 let rate = tally.seen as f64 / started.elapsed().as_secs_f64();
@@ -173,7 +206,7 @@ fn train_run(
                 ));
             }
         }
-        let train_seconds = started.elapsed().as_secs_f64();
+        let train_seconds = earlier_seconds + started.elapsed().as_secs_f64();
         let seen = tally.seen;
         let (train_loss, train_acc) = tally.finish();
         bar.finish_and_clear();
@@ -204,7 +237,7 @@ fn train_run(
             val_loss,
             val_acc,
             lr: config.lr,
-            wall_s: started.elapsed().as_secs_f64(),
+            wall_s: earlier_seconds + started.elapsed().as_secs_f64(),
             images_per_s: seen as f64 / train_seconds,
         };
         println!(
@@ -247,7 +280,7 @@ fn train_run(
                 what: "serializing the optimizer".into(),
                 message: format!("{e:?}"),
             })?;
-            run.write_checkpoint(epoch, &weights, &optimizer_bytes)?;
+            run.write_checkpoint(epoch, None, &weights, &optimizer_bytes)?;
             last_checkpoint = epoch;
         }
     }
@@ -309,6 +342,35 @@ fn restore(
             message: format!("{e:?}"),
         })?;
     Ok((model, optimizer))
+}
+
+/// Writes a mid-epoch checkpoint after `completed` epochs plus `progress`, marks the run
+/// `interrupted`, and returns the error that says how to continue.
+fn interrupt(
+    run: &RunDir,
+    summary: &mut Summary,
+    model: &Vgg,
+    optimizer: ModuleOptimizer,
+    completed: usize,
+    progress: EpochProgress,
+) -> TrainError {
+    let written = model_bytes(model).and_then(|weights| {
+        let optimizer_bytes = optimizer.into_bytes().map_err(|e| TrainError::Record {
+            what: "serializing the optimizer".into(),
+            message: format!("{e:?}"),
+        })?;
+        run.write_checkpoint(completed, Some(progress), &weights, &optimizer_bytes)?;
+        summary.status = RunStatus::Interrupted;
+        run.write_summary(summary)?;
+        Ok(())
+    });
+    match written {
+        Ok(()) => TrainError::Interrupted {
+            epoch: completed + 1,
+            batches: progress.batches,
+        },
+        Err(error) => error,
+    }
 }
 
 fn note_best(summary: &mut Summary, row: &EpochMetrics) -> bool {
