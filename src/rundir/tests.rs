@@ -179,7 +179,7 @@ fn pruning_rows_round_trip_with_their_layer_columns() {
 fn checkpoints_keep_the_previous_one_and_fall_back_to_it() {
     let run = temp_run("checkpoints");
     for epoch in 1..=3u8 {
-        run.write_checkpoint(epoch as usize, &[epoch; 100], &[epoch; 7])
+        run.write_checkpoint(epoch as usize, None, &[epoch; 100], &[epoch; 7])
             .unwrap();
     }
     let index = run.read_checkpoints().unwrap().unwrap();
