@@ -38,9 +38,15 @@ pub struct BackendDevice {
 impl Backend {
     /// Resolves the backend to its device, or an error naming the cargo feature to enable.
     pub fn resolve(self) -> Result<BackendDevice, BackendNotCompiled> {
+        self.resolve_at(None)
+    }
+
+    /// Like [`resolve`](Self::resolve), on GPU number `index` (`--device`; the CPU backend
+    /// ignores it).
+    pub fn resolve_at(self, index: Option<usize>) -> Result<BackendDevice, BackendNotCompiled> {
         Ok(BackendDevice {
             backend: self,
-            device: self.device()?,
+            device: self.device_at(index)?,
         })
     }
 
@@ -55,12 +61,22 @@ impl Backend {
 
     /// The (non-autodiff) device, or an error naming the cargo feature to enable.
     pub fn device(&self) -> Result<Device, BackendNotCompiled> {
+        self.device_at(None)
+    }
+
+    /// The (non-autodiff) device: GPU number `index` when given (the default GPU otherwise);
+    /// the CPU backend ignores the index.
+    pub fn device_at(&self, index: Option<usize>) -> Result<Device, BackendNotCompiled> {
+        let _ = index; // unused when no GPU backend is compiled in
         match self {
             Backend::Flex => Ok(Device::flex()),
             #[cfg(feature = "wgpu")]
-            Backend::Wgpu => Ok(Device::wgpu(burn::tensor::DeviceKind::DefaultDevice)),
+            Backend::Wgpu => Ok(Device::wgpu(match index {
+                Some(i) => burn::tensor::DeviceKind::DiscreteGpu(i),
+                None => burn::tensor::DeviceKind::DefaultDevice,
+            })),
             #[cfg(feature = "cuda")]
-            Backend::Cuda => Ok(Device::cuda(0)),
+            Backend::Cuda => Ok(Device::cuda(index.unwrap_or(0))),
             #[allow(unreachable_patterns)]
             other => Err(BackendNotCompiled { name: other.name() }),
         }

@@ -2,7 +2,7 @@
 //!
 //! Floors, from the ground up (nothing imports upward): `optim`, `model`, `data`, `backend`,
 //! `fsutil`, `plot` -> `config` -> `diagnostics`, `rundir` -> `train` -> `report`, `toy` ->
-//! `commands`.
+//! `sweep` -> `commands`.
 
 pub mod backend;
 pub mod commands;
@@ -15,6 +15,7 @@ pub mod optim;
 pub mod plot;
 pub mod report;
 pub mod rundir;
+pub mod sweep;
 pub mod toy;
 pub mod train;
 

@@ -3,7 +3,7 @@
 
 use clap::{Parser, Subcommand};
 use mirrorburn::backend::Backend;
-use mirrorburn::commands::{bench, compare, prune, report, toy, train};
+use mirrorburn::commands::{bench, compare, prune, report, sweep, toy, train};
 
 #[derive(Parser)]
 #[command(
@@ -16,12 +16,21 @@ struct Cli {
     command: Command,
 }
 
-/// `--backend`, shared by the commands that compute.
+/// `--backend` and `--device`, shared by the commands that compute.
 #[derive(clap::Args)]
 struct BackendArg {
     /// Compute backend.
     #[arg(long, value_enum, default_value = "flex")]
     backend: Backend,
+    /// GPU number for `wgpu` and `cuda` [default: the default GPU].
+    #[arg(long)]
+    device: Option<usize>,
+}
+
+impl BackendArg {
+    fn resolve(&self) -> anyhow::Result<mirrorburn::backend::BackendDevice> {
+        Ok(self.backend.resolve_at(self.device)?)
+    }
 }
 
 #[derive(Subcommand)]
@@ -52,6 +61,14 @@ enum Command {
         #[command(flatten)]
         backend: BackendArg,
     },
+    /// A grid of training runs (Table 9) in parallel, resumable; then the table, pruning, report.
+    Sweep {
+        #[command(flatten)]
+        args: sweep::SweepArgs,
+        /// Compute backend of every run.
+        #[arg(long, value_enum, default_value = "flex")]
+        backend: Backend,
+    },
     /// The student-teacher experiment (paper §5, Appendix J.1-J.2).
     Toy {
         #[command(flatten)]
@@ -75,11 +92,12 @@ fn main() {
 
 fn run(cli: Cli) -> anyhow::Result<()> {
     match cli.command {
-        Command::Train { args, backend } => train::execute(&args, &backend.backend.resolve()?),
-        Command::Prune { args, backend } => prune::execute(&args, &backend.backend.resolve()?),
+        Command::Train { args, backend } => train::execute(&args, &backend.resolve()?),
+        Command::Prune { args, backend } => prune::execute(&args, &backend.resolve()?),
         Command::Report { args } => report::execute(&args),
-        Command::Compare { args, backend } => compare::execute(&args, &backend.backend.resolve()?),
+        Command::Compare { args, backend } => compare::execute(&args, &backend.resolve()?),
+        Command::Sweep { args, backend } => sweep::execute_sweep(&args, backend),
         Command::Toy { args } => toy::execute(&args),
-        Command::Bench { args, backend } => bench::execute(&args, &backend.backend.resolve()?),
+        Command::Bench { args, backend } => bench::execute(&args, &backend.resolve()?),
     }
 }

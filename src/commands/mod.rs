@@ -5,5 +5,6 @@ pub mod bench;
 pub mod compare;
 pub mod prune;
 pub mod report;
+pub mod sweep;
 pub mod toy;
 pub mod train;

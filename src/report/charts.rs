@@ -1,8 +1,9 @@
 //! The report's figures, one function per chart, from runs grouped into methods.
 
 use super::read::Method;
-use crate::diagnostics::MeanStd;
+use crate::diagnostics::{MeanStd, PruneScope};
 use crate::plot::{Chart, Series};
+use crate::rundir::PruneRow;
 
 /// First- or last-layer weight magnitudes of each method's first seed (Figure 4 left, Figure 14).
 pub fn magnitude_chart(methods: &[Method], first: bool) -> Chart {
@@ -31,17 +32,20 @@ pub fn magnitude_chart(methods: &[Method], first: bool) -> Chart {
     }
 }
 
-/// Mean validation accuracy vs sparsity with the min..max band over seeds (Figure 4 middle).
-/// Seeds are aligned by sparsity value; a sparsity missing from some seed uses those that have it.
-pub fn pruning_chart(methods: &[Method]) -> Chart {
+/// Mean validation accuracy vs sparsity with the min..max band over seeds (Figure 4 middle), for
+/// one pruning scope. Seeds are aligned by sparsity value; a sparsity missing from some seed uses
+/// those that have it.
+pub fn pruning_chart(methods: &[Method], scope: PruneScope) -> Chart {
     let series = methods
         .iter()
         .enumerate()
         .filter_map(|(i, method)| {
-            let curves: Vec<_> = method
+            let curves: Vec<Vec<&PruneRow>> = method
                 .runs
                 .iter()
                 .filter_map(|r| r.pruning.as_ref())
+                .map(|rows| rows.iter().filter(|r| r.scope == scope).collect::<Vec<_>>())
+                .filter(|rows| !rows.is_empty())
                 .collect();
             let mut sparsities: Vec<f64> = curves
                 .iter()
@@ -77,7 +81,13 @@ pub fn pruning_chart(methods: &[Method]) -> Chart {
         })
         .collect();
     Chart {
-        title: "One-shot magnitude pruning (band: min..max over seeds)".into(),
+        title: format!(
+            "One-shot magnitude pruning, {} (band: min..max over seeds)",
+            match scope {
+                PruneScope::Layer => "each layer to the sparsity",
+                PruneScope::Global => "one global threshold",
+            }
+        ),
         x_label: "sparsity (%)".into(),
         y_label: "validation accuracy (%)".into(),
         series,

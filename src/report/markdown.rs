@@ -5,7 +5,7 @@ use std::path::{Path, PathBuf};
 
 use super::charts::{balance_chart, curves_chart, magnitude_chart, margin_chart, pruning_chart};
 use super::read::{Method, group, read_run};
-use crate::diagnostics::MeanStd;
+use crate::diagnostics::{MeanStd, PruneScope};
 use crate::fsutil::{WriteError, write_atomic};
 use crate::plot::PlotError;
 use crate::rundir::RunDirError;
@@ -71,8 +71,8 @@ pub fn write_report(run_dirs: &[PathBuf], out: &Path) -> Result<PathBuf, ReportE
         ),
         (
             "pruning",
-            "Validation accuracy vs sparsity (Figure 4 middle)",
-            pruning_chart(&methods),
+            "Validation accuracy vs sparsity, layer-wise (Figure 4 middle)",
+            pruning_chart(&methods, PruneScope::Layer),
         ),
         (
             "margins_vs_epoch",
@@ -91,6 +91,18 @@ pub fn write_report(run_dirs: &[PathBuf], out: &Path) -> Result<PathBuf, ReportE
         ),
         ("balance_drift", "Balance drift", balance_chart(&methods)),
     ];
+    let global = methods
+        .iter()
+        .flat_map(|m| &m.runs)
+        .filter_map(|r| r.pruning.as_ref())
+        .any(|rows| rows.iter().any(|r| r.scope == PruneScope::Global));
+    let figures = figures.into_iter().chain(global.then(|| {
+        (
+            "pruning_global",
+            "Validation accuracy vs sparsity, global threshold",
+            pruning_chart(&methods, PruneScope::Global),
+        )
+    }));
     for (name, caption, chart) in figures {
         chart.render(&out.join(name))?;
         let _ = writeln!(
@@ -155,7 +167,10 @@ fn weights_table(methods: &[Method]) -> String {
         let at = |s: f64| {
             run.pruning
                 .as_ref()
-                .and_then(|rows| rows.iter().find(|r| (r.sparsity - s).abs() < 1e-9))
+                .and_then(|rows| {
+                    rows.iter()
+                        .find(|r| r.scope == PruneScope::Layer && (r.sparsity - s).abs() < 1e-9)
+                })
                 .map_or("–".to_string(), |r| format!("{:.2}", 100.0 * r.val_acc))
         };
         let _ = writeln!(

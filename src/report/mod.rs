@@ -6,4 +6,4 @@ mod markdown;
 mod read;
 
 pub use markdown::{ReportError, write_report};
-pub use read::{Method, RunData, group, method_label, read_run};
+pub use read::{Method, RunData, group, method_key, method_label, read_run};

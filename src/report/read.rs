@@ -92,7 +92,7 @@ pub struct Method {
 }
 
 /// The config with `seed` and `name` blanked: runs with equal keys are seeds of one method.
-fn method_key(config: &TrainConfig) -> String {
+pub fn method_key(config: &TrainConfig) -> String {
     let mut key = config.clone();
     key.seed = 0;
     key.name = String::new();

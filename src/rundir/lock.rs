@@ -81,7 +81,19 @@ fn process_alive(pid: u32) -> bool {
     };
     // Signal 0 checks existence without sending anything; EPERM means it exists but is not ours.
     let result = unsafe { libc::kill(pid, 0) };
-    result == 0 || std::io::Error::last_os_error().raw_os_error() == Some(libc::EPERM)
+    let exists = result == 0 || std::io::Error::last_os_error().raw_os_error() == Some(libc::EPERM);
+    // A killed process whose parent has not reaped it yet (a zombie) is gone for our purposes.
+    let zombie = std::fs::read_to_string(format!("/proc/{pid}/stat"))
+        .ok()
+        .and_then(|stat| {
+            stat.rsplit(')')
+                .next()?
+                .split_whitespace()
+                .next()
+                .map(|s| s == "Z")
+        })
+        .unwrap_or(false);
+    exists && !zombie
 }
 
 /// Whether a process with this PID exists (assumed on platforms without a check).

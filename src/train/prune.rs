@@ -28,7 +28,8 @@ pub const DEFAULT_SPARSITIES: [f64; 13] = [
 ];
 
 /// Prunes `run`'s chosen weights at each sparsity, evaluates them on the run's validation
-/// subset and writes `pruning.csv`; returns the rows. The run directory is locked meanwhile.
+/// subset and writes its rows to `pruning.csv` (replacing earlier rows of the same scope);
+/// returns them. The run directory is locked meanwhile.
 pub fn prune_run(
     run_dir: &Path,
     checkpoint: CheckpointChoice,
@@ -105,6 +106,14 @@ pub fn prune_run(
             per_layer: paths.iter().cloned().zip(per_layer).collect(),
         });
     }
-    run.write_pruning(&rows)?;
+    // Rows of the other scope stay: a run can carry both curves.
+    let mut all: Vec<PruneRow> = run
+        .read_pruning()?
+        .unwrap_or_default()
+        .into_iter()
+        .filter(|row| row.scope != scope)
+        .collect();
+    all.extend(rows.iter().cloned());
+    run.write_pruning(&all)?;
     Ok(rows)
 }

@@ -1,0 +1,209 @@
+//! `mirrorburn sweep` end to end on generated CIFAR-format data: parallel runs, an interrupted
+//! sweep resumed to the same table, refusal of a changed config, and failure isolation.
+
+mod common;
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+use std::time::{Duration, Instant};
+
+use common::*;
+
+const BASE: &str = r#"
+name = "base"
+epochs = 2
+batch_size = 20
+lr = 0.05
+[model]
+width_divisor = 32
+[data]
+download = false
+[logging]
+margin_images = 40
+"#;
+
+fn sweep_file(root: &Path, extra_lr: &str) -> PathBuf {
+    std::fs::write(root.join("base.toml"), BASE).unwrap();
+    let text = format!(
+        r#"
+name = "tiny"
+base = "base.toml"
+[grid]
+seed = [1, 2]
+lr = [0.05{extra_lr}]
+[[methods]]
+name = "hyperbolic"
+set = {{ "optimizer.potential" = {{ kind = "hyperbolic", lambda = 0.01 }} }}
+grid = {{ "optimizer.potential.lambda" = [1e-5, 0.01] }}
+"#
+    );
+    std::fs::write(root.join("sweep.toml"), text).unwrap();
+    root.join("sweep.toml")
+}
+
+fn sweep(file: &Path, data: &Path, out: &Path, extra: &[&str]) -> Command {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_mirrorburn"));
+    command
+        .args(["sweep", "--jobs", "2", "--config"])
+        .arg(file)
+        .arg("--data-dir")
+        .arg(data)
+        .arg("--out")
+        .arg(out)
+        .args(extra);
+    command
+}
+
+fn stderr(output: &Output) -> String {
+    String::from_utf8_lossy(&output.stderr).to_string()
+}
+
+/// The children of `pid` (Linux /proc).
+fn children(pid: u32) -> Vec<u32> {
+    std::fs::read_dir("/proc")
+        .unwrap()
+        .filter_map(|e| e.ok()?.file_name().to_str()?.parse::<u32>().ok())
+        .filter(|child| {
+            std::fs::read_to_string(format!("/proc/{child}/stat"))
+                .ok()
+                .and_then(|s| {
+                    s.rsplit(')')
+                        .next()?
+                        .split_whitespace()
+                        .nth(1)?
+                        .parse::<u32>()
+                        .ok()
+                })
+                == Some(pid)
+        })
+        .collect()
+}
+
+#[test]
+fn an_interrupted_sweep_resumes_to_the_same_table() {
+    let root = temp_dir("sweep");
+    let data = write_cifar_dir(&root.join("data"), 40, 40);
+    let file = sweep_file(&root, "");
+
+    let straight = root.join("straight");
+    let output = sweep(&file, &data, &straight, &[]).output().unwrap();
+    assert!(output.status.success(), "{}", stderr(&output));
+    let table = std::fs::read_to_string(straight.join("table9.md")).unwrap();
+    assert_eq!(table.matches("| 2/2 |").count(), 2, "{table}");
+    assert!(straight.join("report/report.md").is_file());
+    let pruning = std::fs::read_to_string(
+        straight
+            .join("runs")
+            .join(best_run(&straight))
+            .join("pruning.csv"),
+    )
+    .unwrap();
+    assert!(
+        pruning.contains(",layer,") && pruning.contains(",global,"),
+        "{pruning}"
+    );
+    assert!(
+        straight
+            .join("runs/hyperbolic-lambda1e-5-lr0.05-seed1/train.log")
+            .is_file()
+    );
+
+    // The same sweep, SIGKILLed with its children once a run has completed, then run again.
+    let killed = root.join("killed");
+    let mut child = sweep(&file, &data, &killed, &[])
+        .stdout(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let started = Instant::now();
+    while !any_completed(&killed.join("runs")) {
+        assert!(
+            child.try_wait().unwrap().is_none(),
+            "the sweep ended before it was killed"
+        );
+        assert!(
+            started.elapsed() < Duration::from_secs(300),
+            "no run completed"
+        );
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    let trainers = children(child.id());
+    child.kill().unwrap();
+    child.wait().unwrap();
+    for &pid in &trainers {
+        unsafe { libc::kill(pid as libc::pid_t, libc::SIGKILL) };
+    }
+    // SIGKILL is asynchronous: wait until the trainers are gone (or zombies).
+    for pid in trainers {
+        let stat = format!("/proc/{pid}/stat");
+        while std::fs::read_to_string(&stat)
+            .is_ok_and(|s| !s.rsplit(')').next().unwrap().trim_start().starts_with('Z'))
+        {
+            assert!(
+                started.elapsed() < Duration::from_secs(300),
+                "trainer {pid} survived SIGKILL"
+            );
+            std::thread::sleep(Duration::from_millis(5));
+        }
+    }
+    let output = sweep(&file, &data, &killed, &[]).output().unwrap();
+    assert!(output.status.success(), "{}", stderr(&output));
+    assert_eq!(
+        std::fs::read_to_string(killed.join("table9.md")).unwrap(),
+        table
+    );
+
+    // A changed config under the same run names is refused, naming the key.
+    let output = sweep(&file, &data, &killed, &["--set", "batch_size=10"])
+        .output()
+        .unwrap();
+    assert!(!output.status.success());
+    assert!(
+        stderr(&output).contains("`batch_size`"),
+        "{}",
+        stderr(&output)
+    );
+}
+
+#[test]
+fn a_diverging_run_is_marked_and_the_sweep_goes_on() {
+    let root = temp_dir("sweep-diverge");
+    let data = write_cifar_dir(&root.join("data"), 40, 40);
+    let file = sweep_file(&root, ", 1e12");
+    let out = root.join("out");
+    let output = sweep(&file, &data, &out, &["--set", "epochs=1"])
+        .output()
+        .unwrap();
+    assert!(output.status.success(), "{}", stderr(&output));
+    let table = std::fs::read_to_string(out.join("table9.md")).unwrap();
+    let diverged: Vec<&str> = table
+        .lines()
+        .filter(|l| l.contains("lr=1000000000000.0"))
+        .collect();
+    assert_eq!(diverged.len(), 2, "{table}");
+    assert!(
+        diverged.iter().all(|l| l.contains("| 0/2 | **2** |")),
+        "{table}"
+    );
+    assert_eq!(table.matches("| 2/2 |").count(), 2, "{table}");
+}
+
+fn any_completed(runs: &Path) -> bool {
+    std::fs::read_dir(runs).is_ok_and(|entries| {
+        entries.filter_map(Result::ok).any(|e| {
+            std::fs::read_to_string(e.path().join("summary.json"))
+                .is_ok_and(|s| s.contains("\"completed\""))
+        })
+    })
+}
+
+fn best_run(out: &Path) -> String {
+    let csv = std::fs::read_to_string(out.join("table9.csv")).unwrap();
+    let best = csv.lines().find(|l| l.contains(",true,")).unwrap();
+    best.rsplit(',')
+        .next()
+        .unwrap()
+        .split(' ')
+        .next()
+        .unwrap()
+        .to_string()
+}
