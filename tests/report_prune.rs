@@ -10,7 +10,7 @@ use mirrorburn::config::TrainConfig;
 use mirrorburn::diagnostics::PruneScope;
 use mirrorburn::plot::PNG_SIZE;
 use mirrorburn::report::write_report;
-use mirrorburn::rundir::RunDir;
+use mirrorburn::rundir::{RunDir, SummaryValue};
 use mirrorburn::train::{CheckpointChoice, TrainOptions, prune_run, train};
 
 fn short_run(root: &Path, data: &Path, potential: &str) -> PathBuf {
@@ -111,4 +111,50 @@ fn pruning_at_zero_sparsity_reproduces_the_evaluation_and_report_renders() {
     assert!(text.contains("| gd, lr 0.05 | 1 |"), "{text}");
     assert!(text.contains("primal step, fan_in scaling"), "{text}");
     assert!(text.contains("hyperbolic(lambda=0.01)"), "{text}");
+}
+
+#[test]
+fn tensorboard_events_hold_the_curves_and_weight_histograms() {
+    let root = temp_dir("tensorboard");
+    let data = write_cifar_dir(&root.join("data"), 40, 40);
+    let run = short_run(
+        &root,
+        &data,
+        "{ kind = \"p_homogeneous\", p = 10.0, lambda = 0.01 }",
+    );
+    let events = mirrorburn::rundir::read_events(&run).unwrap();
+    let metrics = RunDir::new(&run).read_metrics().unwrap();
+    for row in &metrics {
+        let scalar = events
+            .iter()
+            .filter(|e| e.step == row.epoch as i64)
+            .flat_map(|e| &e.values)
+            .find_map(|v| match v {
+                SummaryValue::Scalar { tag, value } if tag == "loss/train" => Some(*value),
+                _ => None,
+            });
+        assert_eq!(scalar, Some(row.train_loss as f32), "epoch {}", row.epoch);
+    }
+    for epoch in 0..=2i64 {
+        let histograms: Vec<(f64, f64)> = events
+            .iter()
+            .filter(|e| e.step == epoch)
+            .flat_map(|e| &e.values)
+            .filter_map(|v| match v {
+                SummaryValue::Histogram { count, counts, .. } => {
+                    Some((*count, counts.iter().sum()))
+                }
+                _ => None,
+            })
+            .collect();
+        assert_eq!(
+            histograms.len(),
+            14,
+            "epoch {epoch}: one histogram per weight layer"
+        );
+        assert!(
+            histograms.iter().all(|(count, summed)| count == summed),
+            "epoch {epoch}"
+        );
+    }
 }

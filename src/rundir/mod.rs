@@ -1,7 +1,8 @@
 //! The run directory: every file in it has one typed writer and one typed reader here.
 //!
 //! `config.toml`, `summary.json`, `checkpoint.json` (+ `checkpoints/`), `metrics.csv`,
-//! `histograms.jsonl`, `margins.csv`, `balance.csv`, `pruning.csv` and the `run.lock`.
+//! `histograms.jsonl`, `margins.csv`, `balance.csv`, `pruning.csv`, `tensorboard/` and the
+//! `run.lock`.
 
 mod balance;
 mod checkpoint;
@@ -13,6 +14,7 @@ mod margins;
 mod metrics;
 mod pruning;
 mod summary;
+mod tensorboard;
 
 #[cfg(test)]
 mod tests;
@@ -29,3 +31,4 @@ pub use lock::{LOCK_FILE, RunLock};
 pub use metrics::EpochMetrics;
 pub use pruning::PruneRow;
 pub use summary::{RunStatus, Summary};
+pub use tensorboard::{Event, EventWriter, SummaryValue, TENSORBOARD_DIR, read_events};

@@ -43,4 +43,7 @@ pub struct Summary {
     pub mirrorburn_version: String,
     /// Burn's version.
     pub burn_version: String,
+    /// MD5 of the resolved config's TOML (`config.toml`), identifying the run's settings.
+    #[serde(default)]
+    pub config_md5: Option<String>,
 }

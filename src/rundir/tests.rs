@@ -47,6 +47,7 @@ fn summary() -> Summary {
         backend: "flex".into(),
         mirrorburn_version: "0".into(),
         burn_version: "0.22.1".into(),
+        config_md5: Some(md5_hex(b"name = \"t\"")),
     }
 }
 

@@ -10,11 +10,12 @@ use burn::tensor::{Device, Tensor};
 use super::error::TrainError;
 use crate::data::{CifarBatcher, CifarDataset};
 use crate::diagnostics::{
-    balance_rows, class_margins, layer_histogram, layer_q, margins, weight_layers,
+    LayerHistogram, LayerWeights, balance_rows, class_margins, layer_histogram, layer_q, margins,
+    max_drift, weight_layers,
 };
 use crate::model::{NUM_CLASSES, Vgg};
 use crate::optim::{MirrorDescentConfig, fan_in};
-use crate::rundir::RunDir;
+use crate::rundir::{EventWriter, RunDir, SummaryValue};
 
 /// Images (normalised, on the evaluation device) and labels of the fixed margin subset.
 pub struct MarginProbe {
@@ -47,10 +48,11 @@ pub fn margin_probe(
     })
 }
 
-/// Records histograms, margins and balance of `model` at `epoch` into `run`. `initial_q` is
-/// filled at the first record (epoch 0) and used for the balance drift.
+/// Records histograms, margins and balance of `model` at `epoch` into `run` (and its TensorBoard
+/// events). `initial_q` is filled at the first record (epoch 0) and used for the balance drift.
 pub fn record_diagnostics(
     run: &RunDir,
+    events: &EventWriter,
     epoch: usize,
     model: &Vgg,
     optimizer: &MirrorDescentConfig,
@@ -79,7 +81,49 @@ pub fn record_diagnostics(
     let row = margins(epoch, &point_margins, &layers, q.iter().sum(), alpha);
     let paths: Vec<String> = layers.iter().map(|l| l.path.clone()).collect();
     let balance = balance_rows(epoch, &paths, &q, initial);
-    Ok(run.append_diagnostics(&histograms, &row, &balance)?)
+    run.append_diagnostics(&histograms, &row, &balance)?;
+    let mut values: Vec<SummaryValue> = [
+        ("margin/product_norm", row.product_norm_margin),
+        ("margin/q", row.q_margin),
+        ("margin/l2", row.l2_margin),
+        ("margin/q_min", row.q_min),
+        ("balance/max_drift", max_drift(&balance)),
+    ]
+    .into_iter()
+    .map(|(tag, value)| SummaryValue::Scalar {
+        tag: tag.into(),
+        value: value as f32,
+    })
+    .collect();
+    values.extend(
+        layers
+            .iter()
+            .zip(&histograms)
+            .map(|(layer, h)| weight_histogram(layer, h)),
+    );
+    Ok(events.write(epoch as i64, &values)?)
+}
+
+/// A layer's signed-weight histogram as a TensorBoard histogram (the overflow counts as the
+/// outer buckets).
+fn weight_histogram(layer: &LayerWeights, h: &LayerHistogram) -> SummaryValue {
+    let w = &layer.weights;
+    let mut limits = vec![h.signed.edges[0]];
+    limits.extend(&h.signed.edges[1..]);
+    limits.push(f64::MAX);
+    let mut counts = vec![h.signed.below as f64];
+    counts.extend(h.signed.counts.iter().map(|&c| c as f64));
+    counts.push(h.signed.above as f64);
+    SummaryValue::Histogram {
+        tag: format!("weights/{}", layer.path),
+        min: w.iter().copied().fold(f64::INFINITY, f64::min),
+        max: w.iter().copied().fold(f64::NEG_INFINITY, f64::max),
+        count: w.len() as f64,
+        sum: w.iter().sum(),
+        sum_squares: w.iter().map(|v| v * v).sum(),
+        limits,
+        counts,
+    }
 }
 
 /// Logits of `images`, in chunks of 500, as row-major f64.

@@ -20,7 +20,10 @@ use crate::backend::BackendDevice;
 use crate::config::TrainConfig;
 use crate::data;
 use crate::model::Vgg;
-use crate::rundir::{EpochMetrics, EpochProgress, LoadedCheckpoint, RunDir, RunStatus, Summary};
+use crate::rundir::{
+    EpochMetrics, EpochProgress, EventWriter, LoadedCheckpoint, RunDir, RunStatus, Summary,
+    SummaryValue, md5_hex,
+};
 
 /// What to run and where.
 #[derive(Clone, Debug)]
@@ -90,6 +93,7 @@ fn train_run(
         config.logging.margin_images,
         &device,
     )?;
+    let events = EventWriter::create(run.root())?;
     let mut rows = Vec::new();
     let mut initial_q = None;
     let start_epoch = resumed.as_ref().map_or(0, |c| c.epoch);
@@ -108,7 +112,15 @@ fn train_run(
         initial_q = (!initial.is_empty()).then_some(initial);
     } else {
         run.clear_results()?;
-        record_diagnostics(run, 0, &model, &optimizer_config, &probe, &mut initial_q)?;
+        record_diagnostics(
+            run,
+            &events,
+            0,
+            &model,
+            &optimizer_config,
+            &probe,
+            &mut initial_q,
+        )?;
     }
 
     let mut summary = Summary {
@@ -123,6 +135,7 @@ fn train_run(
         backend: options.compute.backend.name().to_string(),
         mirrorburn_version: env!("CARGO_PKG_VERSION").to_string(),
         burn_version: BURN_VERSION.to_string(),
+        config_md5: Some(md5_hex(config.to_toml().as_bytes())),
     };
     for row in &rows {
         note_best(&mut summary, row);
@@ -247,6 +260,19 @@ fn train_run(
             100.0 * val_acc,
             row.images_per_s
         );
+        let scalars = [
+            ("loss/train", train_loss),
+            ("loss/validation", val_loss),
+            ("accuracy/train", train_acc),
+            ("accuracy/validation", val_acc),
+        ];
+        events.write(
+            epoch as i64,
+            &scalars.map(|(tag, value)| SummaryValue::Scalar {
+                tag: tag.into(),
+                value: value as f32,
+            }),
+        )?;
         let improved = note_best(&mut summary, &row);
         rows.push(row);
         summary.epochs_completed = epoch;
@@ -259,6 +285,7 @@ fn train_run(
         if epoch % config.logging.log_every == 0 || epoch == config.epochs {
             record_diagnostics(
                 run,
+                &events,
                 epoch,
                 &model,
                 &optimizer_config,
