@@ -207,3 +207,72 @@ fn best_run(out: &Path) -> String {
         .unwrap()
         .to_string()
 }
+
+#[test]
+fn slurm_emission_maps_each_array_index_to_its_run() {
+    let root = temp_dir("sweep-slurm");
+    let data = write_cifar_dir(&root.join("data"), 4, 4);
+    let file = sweep_file(&root, ", 0.1");
+    let out = root.join("out");
+    let output = sweep(
+        &file,
+        &data,
+        &out,
+        &["--emit", "slurm", "--set", "epochs=1"],
+    )
+    .output()
+    .unwrap();
+    assert!(output.status.success(), "{}", stderr(&output));
+    let slurm = out.join("slurm");
+    for script in ["sweep.sbatch", "aggregate.sbatch", "submit.sh"] {
+        let check = Command::new("bash")
+            .arg("-n")
+            .arg(slurm.join(script))
+            .output()
+            .unwrap();
+        assert!(check.status.success(), "{script}: {}", stderr(&check));
+    }
+    let array = std::fs::read_to_string(slurm.join("sweep.sbatch")).unwrap();
+    assert!(
+        array.contains("#SBATCH --array=0-7%2"),
+        "8 runs, 2 at a time: {array}"
+    );
+    assert!(
+        array.contains("--signal=B:TERM@") && array.contains("--requeue"),
+        "{array}"
+    );
+    assert!(array.contains("--resume-or-start"), "{array}");
+    let aggregate = std::fs::read_to_string(slurm.join("aggregate.sbatch")).unwrap();
+    assert!(
+        aggregate.contains("--aggregate-only") && aggregate.contains("'epochs=1'"),
+        "{aggregate}"
+    );
+    // Each index's line names the run, its resolved config and its directory.
+    let tasks = std::fs::read_to_string(slurm.join("tasks.tsv")).unwrap();
+    assert_eq!(tasks.lines().count(), 8);
+    for line in tasks.lines() {
+        let cells: Vec<&str> = line.split('\t').collect();
+        let config = mirrorburn::config::TrainConfig::load(Path::new(cells[1]), &[]).unwrap();
+        assert_eq!(config.name, cells[0]);
+        assert_eq!(config.epochs, 1);
+        assert!(cells[2].ends_with(&format!("runs/{}", cells[0])), "{line}");
+        let lr = cells[0]
+            .split("-lr")
+            .nth(1)
+            .unwrap()
+            .split('-')
+            .next()
+            .unwrap();
+        assert_eq!(config.lr.to_string(), lr, "{line}");
+    }
+    // The array task's own lookup resolves index 5 to line 6.
+    let lookup = format!(
+        "SLURM_ARRAY_TASK_ID=5; IFS=$'\\t' read -r name config run < <(sed -n \"$((SLURM_ARRAY_TASK_ID + 1))p\" '{}'); echo $name",
+        slurm.join("tasks.tsv").display()
+    );
+    let name = Command::new("bash").arg("-c").arg(lookup).output().unwrap();
+    assert_eq!(
+        String::from_utf8_lossy(&name.stdout).trim(),
+        tasks.lines().nth(5).unwrap().split('\t').next().unwrap()
+    );
+}

@@ -3,7 +3,7 @@
 use std::path::PathBuf;
 
 use crate::backend::Backend;
-use crate::sweep::{Sweep, SweepOptions, execute, finish, prepare, states};
+use crate::sweep::{Sweep, SweepOptions, emit_slurm, execute, finish, prepare, states};
 use crate::train::install_stop_handlers;
 
 /// `mirrorburn sweep` arguments.
@@ -33,6 +33,17 @@ pub struct SweepArgs {
     /// Train nothing: aggregate whatever has completed.
     #[arg(long)]
     pub aggregate_only: bool,
+    /// Write a cluster job instead of training here (`slurm`: a job array, one task per run,
+    /// and a dependent aggregation job, under <out>/slurm/).
+    #[arg(long, value_enum)]
+    pub emit: Option<Emit>,
+}
+
+/// What `--emit` writes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum Emit {
+    /// Slurm job-array scripts.
+    Slurm,
 }
 
 /// Runs (or resumes) the sweep and writes its table, pruning curves and report.
@@ -51,6 +62,18 @@ pub fn execute_sweep(args: &SweepArgs, backend: Backend) -> anyhow::Result<()> {
         retry_failed: args.retry_failed,
         executable: std::env::current_exe()?,
     };
+    if args.emit == Some(Emit::Slurm) {
+        let files = emit_slurm(&sweep, &options, &args.config, &args.overrides)?;
+        println!(
+            "wrote {} ({} array tasks, task list {}) and {}; submit with: bash {}",
+            files.array.display(),
+            sweep.runs.len(),
+            files.tasks.display(),
+            files.aggregate.display(),
+            files.submit.display()
+        );
+        return Ok(());
+    }
     let final_states = if args.aggregate_only {
         prepare(&sweep, &out)?;
         states(&sweep, &out)?

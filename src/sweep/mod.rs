@@ -5,6 +5,7 @@ mod aggregate;
 mod finish;
 mod grid;
 mod runner;
+mod slurm;
 
 pub use aggregate::{SettingRow, setting_rows, to_csv, to_markdown};
 pub use finish::finish;
@@ -12,3 +13,4 @@ pub use grid::{MethodSpec, Sweep, SweepFile, SweepRun};
 pub use runner::{
     RunState, SweepError, SweepOptions, config_file, execute, prepare, run_dir, states,
 };
+pub use slurm::{SlurmFiles, emit_slurm};
