@@ -276,3 +276,54 @@ fn slurm_emission_maps_each_array_index_to_its_run() {
         tasks.lines().nth(5).unwrap().split('\t').next().unwrap()
     );
 }
+
+#[test]
+fn sigterm_to_the_sweep_checkpoints_its_trainings_and_says_how_to_resume() {
+    let root = temp_dir("sweep-sigterm");
+    let data = write_cifar_dir(&root.join("data"), 40, 40);
+    let file = sweep_file(&root, "");
+    let out = root.join("out");
+    let slow = ["--set", "epochs=30", "--set", "batch_size=5"];
+    let child = sweep(&file, &data, &out, &slow)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let started = Instant::now();
+    // Wait until both trainings have written a checkpoint.
+    while std::fs::read_dir(out.join("runs"))
+        .map(|d| {
+            d.filter_map(Result::ok)
+                .filter(|e| e.path().join("checkpoint.json").exists())
+                .count()
+        })
+        .unwrap_or(0)
+        < 2
+    {
+        assert!(
+            started.elapsed() < Duration::from_secs(300),
+            "no checkpoints appeared"
+        );
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    unsafe { libc::kill(child.id() as libc::pid_t, libc::SIGTERM) };
+    let output = child.wait_with_output().unwrap();
+    assert!(!output.status.success());
+    let message = stderr(&output);
+    assert!(
+        message.contains("interrupted") && message.contains("resume with"),
+        "{message}"
+    );
+    let interrupted = std::fs::read_dir(out.join("runs"))
+        .unwrap()
+        .filter_map(Result::ok)
+        .filter(|e| {
+            std::fs::read_to_string(e.path().join("summary.json"))
+                .is_ok_and(|s| s.contains("\"interrupted\""))
+        })
+        .count();
+    assert_eq!(
+        interrupted, 2,
+        "both running trainings checkpointed and stopped"
+    );
+}
