@@ -73,6 +73,21 @@ pub enum MirrorDescentError {
         /// The module's parameter paths, comma-separated.
         known: String,
     },
+    /// A parameter's map cannot be represented in f32 arithmetic.
+    #[error(
+        "`{potential}` at fan-in {fan_in} (parameter {path}) cannot be computed in f32: {problem}; \
+         use a larger lambda or a p further from 2"
+    )]
+    Unrepresentable {
+        /// The parameter.
+        path: String,
+        /// The potential's label.
+        potential: String,
+        /// Its fan-in.
+        fan_in: usize,
+        /// Which constants leave the range.
+        problem: String,
+    },
 }
 
 impl MirrorDescentConfig {
@@ -110,9 +125,21 @@ impl MirrorDescentConfig {
     }
 
     /// Like [`init`](Self::init), and also rejects a layer pattern that matches no parameter of
-    /// `module`.
+    /// `module`, and a potential that f32 arithmetic cannot represent at some parameter's fan-in.
     pub fn init_for<M: Module>(&self, module: &M) -> Result<ModuleOptimizer, MirrorDescentError> {
         self.validate()?;
+        for (path, dims) in param_dims(module) {
+            let potential = self.potential_for(&path, dims.len());
+            let map = MirrorMap::new(potential, self.width_scaling, fan_in(&dims));
+            if let Some(problem) = map.scaled().and_then(|sp| sp.f32_problem()) {
+                return Err(MirrorDescentError::Unrepresentable {
+                    path,
+                    potential: potential.label(),
+                    fan_in: fan_in(&dims),
+                    problem,
+                });
+            }
+        }
         let paths = param_paths(module);
         for (index, layer) in self.layers.iter().enumerate() {
             let regex = regex::Regex::new(&glob_to_regex(&layer.pattern))

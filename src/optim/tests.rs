@@ -954,3 +954,31 @@ fn describe_shows_each_parameters_fan_in_and_potential() {
         "{text}"
     );
 }
+
+#[test]
+fn a_map_that_f32_cannot_represent_is_rejected_naming_the_limit() {
+    let model = Vgg::new(16, &Device::flex());
+    // p just above 2 with a vanishing lambda: b / a = w^(e/2) / ((p-1) lambda) exceeds f32.
+    let config = MirrorDescentConfig::new().with_potential(Potential::PHomogeneous {
+        p: 2.01,
+        lambda: 1e-45,
+    });
+    let message = config.init_for(&model).err().unwrap().to_string();
+    assert!(
+        message.contains("cannot be computed in f32") && message.contains("features.0.weight"),
+        "{message}"
+    );
+    // The paper's range and far beyond it is accepted.
+    for (p, lambda) in [
+        (2.01, 1e-5),
+        (3.0, 1e-5),
+        (10.0, 1e-5),
+        (24.0, 1e-5),
+        (64.0, 1e-5),
+        (10.0, 1e-30),
+    ] {
+        let config =
+            MirrorDescentConfig::new().with_potential(Potential::PHomogeneous { p, lambda });
+        assert!(config.init_for(&model).is_ok(), "p {p} lambda {lambda}");
+    }
+}
