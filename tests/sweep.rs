@@ -4,7 +4,7 @@
 mod common;
 
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::process::Command;
 use std::time::{Duration, Instant};
 
 use common::*;
@@ -52,10 +52,6 @@ fn sweep(file: &Path, data: &Path, out: &Path, extra: &[&str]) -> Command {
         .arg(out)
         .args(extra);
     command
-}
-
-fn stderr(output: &Output) -> String {
-    String::from_utf8_lossy(&output.stderr).to_string()
 }
 
 /// The children of `pid` (Linux /proc).
@@ -115,17 +111,9 @@ fn an_interrupted_sweep_resumes_to_the_same_table() {
         .spawn()
         .unwrap();
     let started = Instant::now();
-    while !any_completed(&killed.join("runs")) {
-        assert!(
-            child.try_wait().unwrap().is_none(),
-            "the sweep ended before it was killed"
-        );
-        assert!(
-            started.elapsed() < Duration::from_secs(300),
-            "no run completed"
-        );
-        std::thread::sleep(Duration::from_millis(5));
-    }
+    wait_until(&mut child, "a run completed", || {
+        any_completed(&killed.join("runs"))
+    });
     let trainers = children(child.id());
     child.kill().unwrap();
     child.wait().unwrap();
@@ -284,28 +272,20 @@ fn sigterm_to_the_sweep_checkpoints_its_trainings_and_says_how_to_resume() {
     let file = sweep_file(&root, "");
     let out = root.join("out");
     let slow = ["--set", "epochs=30", "--set", "batch_size=5"];
-    let child = sweep(&file, &data, &out, &slow)
+    let mut child = sweep(&file, &data, &out, &slow)
         .stdout(std::process::Stdio::null())
         .stderr(std::process::Stdio::piped())
         .spawn()
         .unwrap();
-    let started = Instant::now();
     // Wait until both trainings have written a checkpoint.
-    while std::fs::read_dir(out.join("runs"))
-        .map(|d| {
+    wait_until(&mut child, "two checkpoints", || {
+        std::fs::read_dir(out.join("runs")).is_ok_and(|d| {
             d.filter_map(Result::ok)
                 .filter(|e| e.path().join("checkpoint.json").exists())
                 .count()
+                >= 2
         })
-        .unwrap_or(0)
-        < 2
-    {
-        assert!(
-            started.elapsed() < Duration::from_secs(300),
-            "no checkpoints appeared"
-        );
-        std::thread::sleep(Duration::from_millis(5));
-    }
+    });
     unsafe { libc::kill(child.id() as libc::pid_t, libc::SIGTERM) };
     let output = child.wait_with_output().unwrap();
     assert!(!output.status.success());

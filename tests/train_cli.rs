@@ -5,7 +5,7 @@ mod common;
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use burn::module::Module;
 use burn::store::ModuleRecord;
@@ -60,10 +60,6 @@ fn run(mut command: Command) -> Output {
     command.output().unwrap()
 }
 
-fn stderr(output: &Output) -> String {
-    String::from_utf8_lossy(&output.stderr).to_string()
-}
-
 fn read(path: &Path) -> String {
     std::fs::read_to_string(path).unwrap()
 }
@@ -116,25 +112,9 @@ fn a_run_killed_mid_training_resumes_to_the_same_result() {
     // Same run, killed with SIGKILL once its second checkpoint exists, then resumed.
     let interrupted = root.join("interrupted");
     let mut child = train(&config, &data, &interrupted, &[]).spawn().unwrap();
-    let started = Instant::now();
-    loop {
-        let epoch = std::fs::read(interrupted.join("checkpoint.json"))
-            .ok()
-            .and_then(|b| serde_json::from_slice::<CheckpointIndex>(&b).ok())
-            .map_or(0, |c| c.latest.epoch);
-        if epoch >= 2 {
-            break;
-        }
-        assert!(
-            child.try_wait().unwrap().is_none(),
-            "run ended before it could be killed"
-        );
-        assert!(
-            started.elapsed() < Duration::from_secs(300),
-            "no checkpoint appeared"
-        );
-        std::thread::sleep(Duration::from_millis(5));
-    }
+    wait_until(&mut child, "the second checkpoint", || {
+        read_checkpoint_epoch(&interrupted).is_some_and(|e| e >= 2)
+    });
     child.kill().unwrap(); // SIGKILL
     child.wait().unwrap();
     let killed = summary(&interrupted);
@@ -339,18 +319,7 @@ fn a_second_process_on_the_same_run_directory_is_refused() {
         .stdout(std::process::Stdio::null())
         .spawn()
         .unwrap();
-    let started = Instant::now();
-    while !out.join("run.lock").exists() {
-        assert!(
-            first.try_wait().unwrap().is_none(),
-            "the first run ended early"
-        );
-        assert!(
-            started.elapsed() < Duration::from_secs(120),
-            "no lock appeared"
-        );
-        std::thread::sleep(Duration::from_millis(5));
-    }
+    wait_until(&mut first, "the lock", || out.join("run.lock").exists());
     let second = run(train(
         &config,
         &data,
@@ -400,18 +369,9 @@ fn sigterm_checkpoints_mid_epoch_and_resume_is_exact() {
         .stderr(std::process::Stdio::piped())
         .spawn()
         .unwrap();
-    let started = Instant::now();
-    while read_checkpoint_epoch(&stopped).is_none_or(|e| e < 1) {
-        assert!(
-            child.try_wait().unwrap().is_none(),
-            "the run ended before the signal"
-        );
-        assert!(
-            started.elapsed() < Duration::from_secs(300),
-            "no checkpoint appeared"
-        );
-        std::thread::sleep(Duration::from_millis(2));
-    }
+    wait_until(&mut child, "the first checkpoint", || {
+        read_checkpoint_epoch(&stopped).is_some_and(|e| e >= 1)
+    });
     std::thread::sleep(Duration::from_millis(300));
     unsafe { libc::kill(child.id() as libc::pid_t, libc::SIGTERM) };
     let output = child.wait_with_output().unwrap();

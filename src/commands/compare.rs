@@ -76,10 +76,7 @@ fn completed(run_dir: &Path, config: &TrainConfig) -> anyhow::Result<bool> {
     let Some(summary) = run.read_summary()? else {
         return Ok(false);
     };
-    let stored = run.read_config()?;
-    let mut comparable = config.clone();
-    comparable.epochs = stored.epochs;
-    if let Some((key, was, now)) = stored.first_difference(&comparable) {
+    if let Some((key, was, now)) = run.config_difference(config)? {
         bail!(
             "{} holds a run of another config (`{key}` is {was} there, {now} now); \
              use another --out or remove that run",

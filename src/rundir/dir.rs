@@ -109,6 +109,19 @@ impl RunDir {
         TrainConfig::load(&path, &[]).map_err(|source| RunDirError::Config { path, source })
     }
 
+    /// How the stored config differs from `config` other than in `epochs` (a run extends by
+    /// resuming): the first differing dotted key with the stored and the requested value, or
+    /// `None` when they agree.
+    pub fn config_difference(
+        &self,
+        config: &TrainConfig,
+    ) -> Result<Option<(String, String, String)>, RunDirError> {
+        let stored = self.read_config()?;
+        let mut comparable = config.clone();
+        comparable.epochs = stored.epochs;
+        Ok(stored.first_difference(&comparable))
+    }
+
     /// Records the resolved config.
     pub fn write_config(&self, config: &TrainConfig) -> Result<(), RunDirError> {
         Ok(write_atomic(

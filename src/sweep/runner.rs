@@ -109,18 +109,15 @@ pub fn prepare(sweep: &Sweep, out: &Path) -> Result<(), SweepError> {
     for run in &sweep.runs {
         let dir = run_dir(out, run);
         let stored = RunDir::new(&dir);
-        if stored.path(crate::rundir::CONFIG_FILE).exists() {
-            let stored = stored.read_config()?;
-            let mut comparable = run.config.clone();
-            comparable.epochs = stored.epochs;
-            if let Some((key, stored, requested)) = stored.first_difference(&comparable) {
-                return Err(SweepError::ConfigChanged {
-                    dir,
-                    key,
-                    stored,
-                    requested,
-                });
-            }
+        if stored.path(crate::rundir::CONFIG_FILE).exists()
+            && let Some((key, stored, requested)) = stored.config_difference(&run.config)?
+        {
+            return Err(SweepError::ConfigChanged {
+                dir,
+                key,
+                stored,
+                requested,
+            });
         }
         write_atomic(&config_file(out, run), run.config.to_toml().as_bytes())?;
     }

@@ -336,10 +336,7 @@ fn prepare_run_dir(
         None
     };
     if let Some(loaded) = &checkpoint {
-        let stored = run.read_config()?;
-        let mut comparable = options.config.clone();
-        comparable.epochs = stored.epochs;
-        if let Some((key, stored, requested)) = stored.first_difference(&comparable) {
+        if let Some((key, stored, requested)) = run.config_difference(&options.config)? {
             return Err(TrainError::ConfigChanged {
                 dir: run.root().to_path_buf(),
                 key,

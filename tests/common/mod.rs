@@ -157,3 +157,24 @@ pub fn real_cifar() -> PathBuf {
         &mirrorburn::data::ArchiveSource::official(),
     )
 }
+
+/// A command's stderr as text.
+pub fn stderr(output: &std::process::Output) -> String {
+    String::from_utf8_lossy(&output.stderr).to_string()
+}
+
+/// Polls `ready` until it holds; panics (naming `what`) if `child` exits first or after 300 s.
+pub fn wait_until(child: &mut std::process::Child, what: &str, mut ready: impl FnMut() -> bool) {
+    let started = std::time::Instant::now();
+    while !ready() {
+        assert!(
+            child.try_wait().unwrap().is_none(),
+            "the process ended before {what}"
+        );
+        assert!(
+            started.elapsed() < std::time::Duration::from_secs(300),
+            "timed out waiting for {what}"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(2));
+    }
+}
