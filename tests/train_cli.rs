@@ -84,7 +84,7 @@ fn final_weights(out: &Path) -> Vec<f32> {
         serde_json::from_slice(&std::fs::read(out.join("checkpoint.json")).unwrap()).unwrap();
     let bytes = std::fs::read(out.join(index.latest.model.path)).unwrap();
     let record = ModuleRecord::from_bytes(Bytes::from_bytes_vec(bytes)).unwrap();
-    let model = Vgg::new(16, &Device::flex())
+    let model = Vgg::new(16, 0, &Device::flex())
         .try_load_record(record)
         .unwrap();
     let mut values: Vec<f32> = Vec::new();

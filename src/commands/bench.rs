@@ -36,7 +36,7 @@ pub fn execute(args: &BenchArgs, compute: &BackendDevice) -> anyhow::Result<()> 
         "--width-divisor must be at least 1"
     );
     let device = compute.device.clone().autodiff();
-    let params = Vgg::new(args.width_divisor, &device).num_params();
+    let params = Vgg::new(args.width_divisor, 0, &device).num_params();
     let rows = run(args.width_divisor, args.repeats, &device);
     let table = to_markdown(&rows, params);
     print!("{table}");
@@ -88,7 +88,7 @@ fn contenders() -> Vec<(String, ModuleOptimizer)> {
 /// Times `repeats` steps of every contender on a VGG-16 of the given width on `device`
 /// (an autodiff device). Gradients are drawn before each timed step.
 pub fn run(width_divisor: usize, repeats: usize, device: &Device) -> Vec<BenchRow> {
-    let mut model = Vgg::new(width_divisor, device);
+    let mut model = Vgg::new(width_divisor, 0, device);
     let mut rows = Vec::new();
     for (name, mut optimizer) in contenders() {
         let mut times = Vec::with_capacity(repeats);

@@ -99,7 +99,7 @@ mod tests {
 
     #[test]
     fn vgg_paths_and_shapes_in_visiting_order() {
-        let model = crate::model::Vgg::new(16, &burn::tensor::Device::flex());
+        let model = crate::model::Vgg::new(16, 0, &burn::tensor::Device::flex());
         let params = named_params(&model, true);
         assert_eq!(params[0].path, "features.0.weight");
         assert_eq!(params[0].dims, vec![4, 3, 3, 3]);

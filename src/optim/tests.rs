@@ -118,7 +118,7 @@ fn one_step_matches_the_design_closed_form() {
 #[test]
 fn gd_equals_burn_sgd_bit_for_bit() {
     let (device, seed) = seeded_device();
-    let model = Vgg::new(16, &device.clone().autodiff());
+    let model = Vgg::new(16, seed, &device.clone().autodiff());
     let grads = random_gradients(&model, 0.1);
     let mut copies = GradientsParams::new();
     copy_gradients(&model, &grads, &mut copies);
@@ -505,7 +505,7 @@ fn invalid_settings_are_rejected_naming_the_field() {
         let want = format!("invalid `layers[0].potential.{field}`");
         assert!(layered.starts_with(&want), "{layered}");
     }
-    let model = Vgg::new(32, &Device::flex());
+    let model = Vgg::new(32, 0, &Device::flex());
     for pattern in ["features.99.*", "", "classifier.bias"] {
         let error = MirrorDescentConfig::new()
             .with_layers(vec![
@@ -532,11 +532,11 @@ fn invalid_settings_are_rejected_naming_the_field() {
 
 #[test]
 fn optimizer_record_round_trips_and_the_next_step_is_unchanged() {
-    let (device, _) = seeded_device();
+    let (device, seed) = seeded_device();
     let device = device.autodiff();
     let config = MirrorDescentConfig::new().with_potential(Potential::Hyperbolic { lambda: 0.1 });
     let mut first = config.init().unwrap();
-    let model = Vgg::new(32, &device);
+    let model = Vgg::new(32, seed, &device);
     let grads = random_gradients(&model, 0.1);
     let model = first.step(0.1, model, grads);
     let bytes = first.into_bytes().unwrap();
@@ -856,7 +856,7 @@ fn fused_and_tensor_op_steps_agree_with_the_design_everywhere() {
 #[test]
 fn every_scaling_and_step_routes_each_tensor_and_bias_to_its_potential() {
     let (device, seed) = seeded_device();
-    let mut model = Vgg::new(16, &device.clone().autodiff());
+    let mut model = Vgg::new(16, seed, &device.clone().autodiff());
     // A non-zero bias: at zero several maps coincide with GD.
     let bias = model.features[0].bias.take().unwrap();
     let dims = bias.val().dims();
@@ -944,7 +944,7 @@ fn every_scaling_and_step_routes_each_tensor_and_bias_to_its_potential() {
 
 #[test]
 fn describe_shows_each_parameters_fan_in_and_potential() {
-    let model = Vgg::new(16, &Device::flex());
+    let model = Vgg::new(16, 0, &Device::flex());
     let config = MirrorDescentConfig::new().with_potential(Potential::Hyperbolic { lambda: 0.01 });
     let text = config.describe(&model);
     assert!(text.contains("features.0.weight [4, 3, 3, 3]: fan-in 27, hyperbolic(lambda=0.01), fan_in scaling, primal step"), "{text}");
@@ -957,7 +957,7 @@ fn describe_shows_each_parameters_fan_in_and_potential() {
 
 #[test]
 fn a_map_that_f32_cannot_represent_is_rejected_naming_the_limit() {
-    let model = Vgg::new(16, &Device::flex());
+    let model = Vgg::new(16, 0, &Device::flex());
     // p just above 2 with a vanishing lambda: b / a = w^(e/2) / ((p-1) lambda) exceeds f32.
     let config = MirrorDescentConfig::new().with_potential(Potential::PHomogeneous {
         p: 2.01,

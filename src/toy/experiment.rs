@@ -13,7 +13,7 @@ use serde::{Deserialize, Serialize};
 
 use super::config::{ToyConfig, ToyMethod};
 use crate::diagnostics::{LayerWeights, balance_rows, layer_q, max_drift, q_margin, weight_layers};
-use crate::model::BiasFreeMlp;
+use crate::model::{BiasFreeMlp, standard_normal};
 
 /// A point of the margin trajectory.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -63,11 +63,6 @@ pub struct Problem {
     pub labels: Vec<f64>,
 }
 
-fn normal(rng: &mut StdRng) -> f64 {
-    let (u, v): (f64, f64) = (rng.random(), rng.random());
-    (-2.0 * (1.0 - u).ln()).sqrt() * (std::f64::consts::TAU * v).cos()
-}
-
 /// Data on the unit circle labelled by a random teacher with `|a_j| ||w_j|| = 1`.
 pub fn problem(seed: u64, points: usize, teacher_neurons: usize) -> Problem {
     let mut rng = StdRng::seed_from_u64(seed);
@@ -106,7 +101,7 @@ pub fn student_weights(seed: u64, depth: usize, hidden: usize) -> Vec<(Vec<f64>,
         .map(|(layer, shape)| {
             let scale = if layer == 0 { 1.0 } else { 1.0 / hidden as f64 };
             let values = (0..shape[0] * shape[1])
-                .map(|_| scale * normal(&mut rng))
+                .map(|_| scale * standard_normal(&mut rng))
                 .collect();
             (values, shape)
         })

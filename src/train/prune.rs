@@ -64,7 +64,7 @@ pub fn prune_run(
     let device = compute.device.clone();
     let model = load_model(
         bytes,
-        Vgg::new(config.model.width_divisor, &device),
+        Vgg::new(config.model.width_divisor, config.seed, &device),
         &origin,
     )?;
     let sets = run_datasets(&config, data_dir)?;

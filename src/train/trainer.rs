@@ -79,8 +79,7 @@ fn train_run(
     let config = &options.config;
     let sets = run_datasets(config, options.data_dir.as_deref())?;
     let device = options.compute.device.clone().autodiff();
-    device.seed(config.seed);
-    let mut model = Vgg::new(config.model.width_divisor, &device);
+    let mut model = Vgg::new(config.model.width_divisor, config.seed, &device);
     let optimizer_config = config.optimizer.to_config();
     let mut optimizer = optimizer_config.init_for(&model)?;
     print!(
