@@ -170,10 +170,7 @@ impl MirrorDescentConfig {
                         WidthScaling::FanIn => "fan_in",
                         WidthScaling::None => "no",
                     },
-                    match self.step {
-                        StepForm::Primal => "primal",
-                        StepForm::Dual => "dual",
-                    }
+                    self.step.name()
                 )
             })
             .collect()

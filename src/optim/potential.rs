@@ -56,13 +56,24 @@ pub enum WidthScaling {
 }
 
 /// Which discretisation of the mirror flow a step uses.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum StepForm {
-    /// `theta - lr * m(theta) * grad`, with the inverse metric `m` (Appendix J.3).
+    /// `theta - lr * m(theta) * grad`, with the inverse metric `m` (Appendix J.3). The default.
+    #[default]
     Primal,
     /// The exact mirror step `grad R(theta') = grad R(theta) - lr * grad`.
     Dual,
+}
+
+impl StepForm {
+    /// The name used in configs: `primal` or `dual`.
+    pub fn name(&self) -> &'static str {
+        match self {
+            StepForm::Primal => "primal",
+            StepForm::Dual => "dual",
+        }
+    }
 }
 
 /// Fan-in of a parameter from its shape in Burn's layouts: conv weights `[c_out, c_in/groups,

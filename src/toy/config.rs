@@ -4,8 +4,9 @@ use std::path::Path;
 
 use serde::{Deserialize, Serialize};
 
+use super::paper::{PAPER_TABLE_IDS, paper_table};
 use crate::config::ConfigError;
-use crate::optim::{MirrorDescentConfig, Potential, WidthScaling};
+use crate::optim::{MirrorDescentConfig, Potential, StepForm, WidthScaling};
 
 /// One optimizer of the comparison.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -17,6 +18,9 @@ pub struct ToyMethod {
     pub potential: Potential,
     /// Base step size eta.
     pub lr: f64,
+    /// Step form: `primal` (the paper's, default) or `dual` (the exact mirror step).
+    #[serde(default)]
+    pub step: StepForm,
 }
 
 /// The whole experiment.
@@ -25,8 +29,16 @@ pub struct ToyMethod {
 pub struct ToyConfig {
     /// Experiment name (default output `artifacts/toy/<name>`).
     pub name: String,
-    /// Seeds; each draws its own data, teacher and student initialisation.
+    /// Initialisation seeds: each draws the student's initial weights.
     pub seeds: Vec<u64>,
+    /// Seed of the problem (teacher and data), shared by every init seed (the paper's
+    /// protocol: Table 2's spread is the student initialisation's alone). Default 0.
+    #[serde(default)]
+    pub problem_seed: u64,
+    /// Redraw teacher and data from each init seed instead (`problem_seed` is then unused).
+    /// Default false.
+    #[serde(default)]
+    pub problem_per_seed: bool,
     /// Student depth: 2 or 3 weight layers.
     pub depth: usize,
     /// Student hidden width. Default 100.
@@ -53,6 +65,14 @@ pub struct ToyConfig {
     /// The constant `c` of the rescaled step. Default 0.1.
     #[serde(default = "default_rescale_c")]
     pub rescale_c: f64,
+    /// A run's margins count as settled when each normalised margin changed by less than
+    /// this (relative) over the last decade of the loss. Default 0.01.
+    #[serde(default = "default_settle_tolerance")]
+    pub settle_tolerance: f64,
+    /// The paper's table these runs reproduce (`2`, `3`, `4`, `6`, `7` or `8`): `tables.md`
+    /// then sets the paper's values next to ours. Default none.
+    #[serde(default)]
+    pub paper_table: Option<String>,
     /// The optimizers.
     pub methods: Vec<ToyMethod>,
 }
@@ -77,6 +97,9 @@ fn default_rescale_below() -> f64 {
 }
 fn default_rescale_c() -> f64 {
     0.1
+}
+fn default_settle_tolerance() -> f64 {
+    0.01
 }
 
 impl ToyConfig {
@@ -135,15 +158,41 @@ impl ToyConfig {
                 "must be > 0",
             ));
         }
+        if !(self.settle_tolerance > 0.0 && self.settle_tolerance.is_finite()) {
+            return Err(ConfigError::invalid(
+                "settle_tolerance",
+                "must be a finite number > 0, e.g. 0.01",
+            ));
+        }
+        if let Some(id) = &self.paper_table
+            && paper_table(id).is_none()
+        {
+            return Err(ConfigError::invalid(
+                "paper_table",
+                format!("the paper has no student-teacher table `{id}`; use one of {PAPER_TABLE_IDS:?}"),
+            ));
+        }
         Ok(())
     }
 }
 
 impl ToyMethod {
-    /// The optimizer config: this potential on every tensor, Table 1 maps.
+    /// The optimizer config: this potential on every tensor, Table 1 maps, this step form.
     pub fn optimizer(&self) -> MirrorDescentConfig {
         MirrorDescentConfig::new()
             .with_potential(self.potential)
             .with_width_scaling(WidthScaling::None)
+            .with_step(self.step)
+    }
+}
+
+impl ToyConfig {
+    /// The seed of the teacher and data that init seed `seed` trains on.
+    pub fn problem_seed_for(&self, seed: u64) -> u64 {
+        if self.problem_per_seed {
+            seed
+        } else {
+            self.problem_seed
+        }
     }
 }

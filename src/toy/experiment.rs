@@ -29,8 +29,10 @@ pub struct TrajectoryPoint {
 /// Everything measured in one run.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct ToyRun {
-    /// Seed.
+    /// Init seed (the student's initial weights).
     pub seed: u64,
+    /// Seed of the teacher and data this run trained on.
+    pub problem_seed: u64,
     /// Steps taken.
     pub steps: usize,
     /// `log10` of the final training loss.
@@ -41,6 +43,13 @@ pub struct ToyRun {
     pub rescaled_at: Option<usize>,
     /// `gamma_k = min_i y_i f(x_i) / ||theta||_k^L` for k = 1, 2, 3.
     pub gamma: [f64; 3],
+    /// Relative change of each `gamma_k` over the last decade of the loss (from the last
+    /// trajectory point at least 10x the final loss to the end); `None` when the run was
+    /// separated for less than a decade.
+    pub margin_change: Option<[f64; 3]>,
+    /// Whether every `gamma_k` changed by less than the config's `settle_tolerance` over the
+    /// last decade of the loss (and the run did not diverge).
+    pub settled: bool,
     /// `min_i y_i f / (alpha Q(grad R(theta)))^(L / alpha)`.
     pub q_margin: f64,
     /// Neurons of the last hidden layer with `|a_j| ||w_j||` above 1% of the largest.
@@ -115,7 +124,8 @@ fn f64_tensor<const D: usize>(values: Vec<f64>, shape: [usize; D], device: &Devi
 /// Trains one method on one seed.
 pub fn run(config: &ToyConfig, method: &ToyMethod, seed: u64) -> ToyRun {
     let device = Device::flex().autodiff();
-    let data = problem(seed, config.points, config.teacher_neurons);
+    let problem_seed = config.problem_seed_for(seed);
+    let data = problem(problem_seed, config.points, config.teacher_neurons);
     let n = data.labels.len();
     let inputs = f64_tensor(data.inputs, [n, 2], &device);
     let labels = f64_tensor(data.labels, [n], &device);
@@ -191,13 +201,21 @@ pub fn run(config: &ToyConfig, method: &ToyMethod, seed: u64) -> ToyRun {
     let paths: Vec<String> = layers.iter().map(|l| l.path.clone()).collect();
     let balance_drift = max_drift(&balance_rows(steps, &paths, &q, &initial_q));
     let (active_neurons, representation) = neurons(&layers);
+    let log10_final_loss = log_loss / std::f64::consts::LN_10;
+    let gamma = k_margins(q_min, &layers, config.depth);
+    let margin_change = last_decade_change(&trajectory, -log10_final_loss, gamma);
+    let settled = !diverged
+        && margin_change.is_some_and(|c| c.iter().all(|&c| c < config.settle_tolerance));
     ToyRun {
         seed,
+        problem_seed,
         steps,
-        log10_final_loss: log_loss / std::f64::consts::LN_10,
+        log10_final_loss,
         diverged,
         rescaled_at,
-        gamma: k_margins(q_min, &layers, config.depth),
+        gamma,
+        margin_change,
+        settled,
         q_margin: q_margin(
             q_min,
             q.iter().sum(),
@@ -210,6 +228,22 @@ pub fn run(config: &ToyConfig, method: &ToyMethod, seed: u64) -> ToyRun {
         representation,
         first_layer: layers[0].weights.clone(),
     }
+}
+
+/// Relative change `|gamma_end - gamma_then| / |gamma_end|` per k from the last trajectory point
+/// whose `log10(1/L)` is at least one below the final one; `None` without such a point.
+pub fn last_decade_change(
+    trajectory: &[TrajectoryPoint],
+    final_log10_inverse_loss: f64,
+    gamma: [f64; 3],
+) -> Option<[f64; 3]> {
+    let then = trajectory
+        .iter()
+        .rev()
+        .find(|p| p.log10_inverse_loss <= final_log10_inverse_loss - 1.0)?;
+    Some(std::array::from_fn(|k| {
+        ((gamma[k] - then.gamma[k]) / gamma[k]).abs()
+    }))
 }
 
 /// `q_min / ||theta||_k^L` for k = 1, 2, 3 over all parameters.

@@ -2,19 +2,26 @@
 //! method runs on every seed; results go to `results.json` and `tables.md`, with figures.
 //!
 //! `results.json` schema: `{ "config": <the ToyConfig>, "methods": [ { "name", "potential",
-//! "lr", "runs": [ToyRun...], "summary": { "<measure>": { "mean", "std" } } } ] }` where the
-//! measures are `gamma_1`, `gamma_2`, `gamma_3`, `q_margin`, `active_neurons`, `balance_drift`
-//! (over the seeds that did not diverge) and `ToyRun` holds `seed`, `steps`,
-//! `log10_final_loss`, `diverged`, `rescaled_at`, `gamma` ([k=1, 2, 3]), `q_margin`,
-//! `active_neurons`, `balance_drift`, `trajectory` ([{ step, log10_inverse_loss, gamma }]),
-//! `representation` ([[x, y]] per hidden neuron) and `first_layer` (flattened weights).
+//! "lr", "step", "runs": [ToyRun...], "groups": [ { "settled", "seeds", "summary": {
+//! "<measure>": { "mean", "std" } } } ] } ] }` where the groups summarise the non-diverged runs
+//! whose margins settled and those whose margins did not, apart; the measures are `gamma_1`,
+//! `gamma_2`, `gamma_3`, `q_margin`, `active_neurons`, `balance_drift`; and `ToyRun` holds
+//! `seed` (init), `problem_seed`, `steps`, `log10_final_loss`, `diverged`, `rescaled_at`,
+//! `gamma` ([k=1, 2, 3]), `margin_change` (over the last decade of the loss, or null),
+//! `settled`, `q_margin`, `active_neurons`, `balance_drift`, `trajectory` ([{ step,
+//! log10_inverse_loss, gamma }]), `representation` ([[x, y]] per hidden neuron) and
+//! `first_layer` (flattened weights).
 
 mod config;
 mod experiment;
 mod outputs;
+mod paper;
 mod results;
 
 pub use config::{ToyConfig, ToyMethod};
-pub use experiment::{Problem, ToyRun, TrajectoryPoint, k_margins, problem, run, student_weights};
+pub use experiment::{
+    Problem, ToyRun, TrajectoryPoint, k_margins, last_decade_change, problem, run, student_weights,
+};
 pub use outputs::{ToyError, write_outputs};
-pub use results::{MethodResult, ToyResults, run_all, table};
+pub use paper::{PAPER_TABLE_IDS, PAPER_TABLES, PaperRow, PaperTable, paper_table, side_by_side};
+pub use results::{MethodResult, RunGroup, ToyResults, run_all, table};

@@ -3,6 +3,7 @@
 use std::fmt::Write as _;
 use std::path::Path;
 
+use super::paper::{paper_table, side_by_side};
 use super::results::{ToyResults, table};
 use crate::diagnostics::layer_histogram;
 use crate::fsutil::{WriteError, write_atomic};
@@ -28,6 +29,10 @@ pub fn write_outputs(results: &ToyResults, out: &Path) -> Result<(), ToyError> {
     write_atomic(&out.join("results.json"), &json)?;
     let mut md = table(results);
     md.push('\n');
+    if let Some(paper) = results.config.paper_table.as_deref().and_then(paper_table) {
+        md.push_str(&side_by_side(paper, results));
+        md.push('\n');
+    }
     for m in &results.methods {
         let first = &m.runs[0];
         let chart = Chart {

@@ -9,7 +9,7 @@ use super::config::ToyConfig;
 use super::experiment::{ToyRun, run};
 use crate::diagnostics::MeanStd;
 
-/// One method's runs and summary.
+/// One method's runs and their summaries.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct MethodResult {
     /// Method name.
@@ -18,10 +18,67 @@ pub struct MethodResult {
     pub potential: crate::optim::Potential,
     /// Base step size.
     pub lr: f64,
+    /// Step form.
+    pub step: crate::optim::StepForm,
     /// One run per seed.
     pub runs: Vec<ToyRun>,
-    /// Measures over the non-diverged runs.
+    /// Summaries of the non-diverged runs, settled ones and unsettled ones apart (a group is
+    /// absent when it has no run): a table never averages the two silently.
+    pub groups: Vec<RunGroup>,
+}
+
+/// Mean and spread of the measures over runs of one settledness.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct RunGroup {
+    /// Whether these runs' margins settled (see [`ToyRun::settled`]).
+    pub settled: bool,
+    /// Their init seeds.
+    pub seeds: Vec<u64>,
+    /// Measure name -> mean ± std over these runs.
     pub summary: BTreeMap<String, MeanStd>,
+}
+
+impl MethodResult {
+    /// The group the paper comparison uses: the settled runs if any, else the unsettled ones.
+    pub fn headline(&self) -> Option<&RunGroup> {
+        self.groups
+            .iter()
+            .find(|g| g.settled)
+            .or_else(|| self.groups.first())
+    }
+}
+
+/// The measures summarised over a group of runs.
+fn summarize(runs: &[&ToyRun]) -> BTreeMap<String, MeanStd> {
+    let measure = |f: &dyn Fn(&ToyRun) -> f64| {
+        MeanStd::of(&runs.iter().map(|r| f(r)).collect::<Vec<_>>())
+    };
+    let mut summary = BTreeMap::new();
+    summary.insert("gamma_1".to_string(), measure(&|r| r.gamma[0]));
+    summary.insert("gamma_2".to_string(), measure(&|r| r.gamma[1]));
+    summary.insert("gamma_3".to_string(), measure(&|r| r.gamma[2]));
+    summary.insert("q_margin".to_string(), measure(&|r| r.q_margin));
+    summary.insert("active_neurons".to_string(), measure(&|r| r.active_neurons as f64));
+    summary.insert("balance_drift".to_string(), measure(&|r| r.balance_drift));
+    summary
+}
+
+/// The settled and unsettled groups of the non-diverged runs, settled first.
+fn groups(runs: &[ToyRun]) -> Vec<RunGroup> {
+    [true, false]
+        .into_iter()
+        .filter_map(|settled| {
+            let members: Vec<&ToyRun> = runs
+                .iter()
+                .filter(|r| !r.diverged && r.settled == settled)
+                .collect();
+            (!members.is_empty()).then(|| RunGroup {
+                settled,
+                seeds: members.iter().map(|r| r.seed).collect(),
+                summary: summarize(&members),
+            })
+        })
+        .collect()
 }
 
 /// The whole experiment's results (`results.json`).
@@ -49,7 +106,7 @@ pub fn run_all(config: &ToyConfig) -> ToyResults {
             });
             for r in &runs {
                 println!(
-                    "{} seed {}: {} steps, log10 L {:.1}{}, gamma = [{:.3e}, {:.3e}, {:.3e}], active {}",
+                    "{} seed {}: {} steps, log10 L {:.1}{}, gamma = [{:.3e}, {:.3e}, {:.3e}], active {}{}",
                     method.name,
                     r.seed,
                     r.steps,
@@ -58,24 +115,17 @@ pub fn run_all(config: &ToyConfig) -> ToyResults {
                     r.gamma[0],
                     r.gamma[1],
                     r.gamma[2],
-                    r.active_neurons
+                    r.active_neurons,
+                    if r.settled { "" } else { ", margins not settled" }
                 );
             }
-            let ok: Vec<&ToyRun> = runs.iter().filter(|r| !r.diverged).collect();
-            let measure = |f: &dyn Fn(&ToyRun) -> f64| MeanStd::of(&ok.iter().map(|r| f(r)).collect::<Vec<_>>());
-            let mut summary = BTreeMap::new();
-            summary.insert("gamma_1".to_string(), measure(&|r| r.gamma[0]));
-            summary.insert("gamma_2".to_string(), measure(&|r| r.gamma[1]));
-            summary.insert("gamma_3".to_string(), measure(&|r| r.gamma[2]));
-            summary.insert("q_margin".to_string(), measure(&|r| r.q_margin));
-            summary.insert("active_neurons".to_string(), measure(&|r| r.active_neurons as f64));
-            summary.insert("balance_drift".to_string(), measure(&|r| r.balance_drift));
             MethodResult {
                 name: method.name.clone(),
                 potential: method.potential,
                 lr: method.lr,
+                step: method.step,
+                groups: groups(&runs),
                 runs,
-                summary,
             }
         })
         .collect();
@@ -85,43 +135,74 @@ pub fn run_all(config: &ToyConfig) -> ToyResults {
     }
 }
 
-/// The results as a Markdown table (mean ± std over seeds).
+/// The results as Markdown: the summary table (mean ± std, settled and unsettled runs in
+/// separate rows), then one row per run with the loss reached and the last change of each
+/// margin.
 pub fn table(results: &ToyResults) -> String {
+    let config = &results.config;
+    let protocol = if config.problem_per_seed {
+        "each seed draws its own teacher and data".to_string()
+    } else {
+        format!(
+            "one teacher and data set (problem seed {}), seeds vary the student's initialisation",
+            config.problem_seed
+        )
+    };
     let mut md = format!(
-        "# {} ({}-layer student, {} seeds)\n\n| method | lr | L1 margin | L2 margin | L3 margin | Q-margin | active neurons | balance drift | reached L target | diverged |\n|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n",
-        results.config.name,
-        results.config.depth,
-        results.config.seeds.len()
+        "# {} ({}-layer student, {} seeds)\n\nProtocol: {protocol}. A run's margins are *settled* when each L_k margin changed by less than {} (relative) over the last decade of the loss; settled and unsettled runs are summarised apart.\n\n| method | step | lr | runs | L1 margin | L2 margin | L3 margin | Q-margin | active neurons | balance drift |\n|---|---|---:|---|---:|---:|---:|---:|---:|---:|\n",
+        config.name,
+        config.depth,
+        config.seeds.len(),
+        config.settle_tolerance,
     );
     for m in &results.methods {
-        let cell = |key: &str| {
-            let v = m.summary[key];
-            format!("{:.3e} ± {:.2e}", v.mean, v.std)
-        };
-        let active = m.summary["active_neurons"];
+        let total = m.runs.len();
         let diverged = m.runs.iter().filter(|r| r.diverged).count();
-        let target = results.config.loss_target.log10();
-        let reached = m
-            .runs
-            .iter()
-            .filter(|r| r.log10_final_loss < target)
-            .count();
-        let _ = writeln!(
-            md,
-            "| {} ({}) | {} | {} | {} | {} | {} | {:.1} ± {:.1} | {} | {reached}/{} | {diverged}/{} |",
-            m.name,
-            m.potential.label(),
-            m.lr,
-            cell("gamma_1"),
-            cell("gamma_2"),
-            cell("gamma_3"),
-            cell("q_margin"),
-            active.mean,
-            active.std,
-            cell("balance_drift"),
-            m.runs.len(),
-            m.runs.len()
-        );
+        if diverged == total {
+            let _ = writeln!(md, "| {} ({}) | {} | {} | all {total} diverged | | | | | | |", m.name, m.potential.label(), m.step.name(), m.lr);
+        }
+        for group in &m.groups {
+            let cell = |key: &str| {
+                let v = group.summary[key];
+                format!("{:.3e} ± {:.2e}", v.mean, v.std)
+            };
+            let active = group.summary["active_neurons"];
+            let state = if group.settled { "settled" } else { "**not settled**" };
+            let diverged_note = if diverged > 0 { format!(" ({diverged} diverged)") } else { String::new() };
+            let _ = writeln!(
+                md,
+                "| {} ({}) | {} | {} | {state} {}/{total}{diverged_note} | {} | {} | {} | {} | {:.1} ± {:.1} | {} |",
+                m.name,
+                m.potential.label(),
+                m.step.name(),
+                m.lr,
+                group.seeds.len(),
+                cell("gamma_1"),
+                cell("gamma_2"),
+                cell("gamma_3"),
+                cell("q_margin"),
+                active.mean,
+                active.std,
+                cell("balance_drift"),
+            );
+        }
+    }
+    md.push_str("\n## Runs\n\n| method | seed | steps | log10 L | rescaled at | change of L1, L2, L3 margin over the last decade of L | settled |\n|---|---:|---:|---:|---:|---|---|\n");
+    for m in &results.methods {
+        for r in &m.runs {
+            let change = match r.margin_change {
+                Some(c) => format!("{:.1e}, {:.1e}, {:.1e}", c[0], c[1], c[2]),
+                None => "separated < 1 decade".to_string(),
+            };
+            let rescaled = r.rescaled_at.map_or("-".to_string(), |s| s.to_string());
+            let settled = if r.diverged { "diverged" } else if r.settled { "yes" } else { "**no**" };
+            let _ = writeln!(
+                md,
+                "| {} | {} | {} | {:.1} | {rescaled} | {change} | {settled} |",
+                m.name, r.seed, r.steps, r.log10_final_loss
+            );
+        }
     }
     md
 }
+
