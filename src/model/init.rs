@@ -28,10 +28,19 @@ mod tests {
         let fan_in = 288;
         let values = he_normal(&mut StdRng::seed_from_u64(seed), 200_000, fan_in);
         let mean = values.iter().map(|&v| v as f64).sum::<f64>() / values.len() as f64;
-        let var = values.iter().map(|&v| (v as f64 - mean).powi(2)).sum::<f64>()
+        let var = values
+            .iter()
+            .map(|&v| (v as f64 - mean).powi(2))
+            .sum::<f64>()
             / values.len() as f64;
         let expected = 2.0 / fan_in as f64;
-        assert!(mean.abs() < 0.01 * expected.sqrt(), "seed {seed}: mean {mean}");
-        assert!((var / expected - 1.0).abs() < 0.02, "seed {seed}: var {var} vs {expected}");
+        assert!(
+            mean.abs() < 0.01 * expected.sqrt(),
+            "seed {seed}: mean {mean}"
+        );
+        assert!(
+            (var / expected - 1.0).abs() < 0.02,
+            "seed {seed}: var {var} vs {expected}"
+        );
     }
 }

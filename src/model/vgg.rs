@@ -153,9 +153,20 @@ mod tests {
                 .collect()
         };
         let first = values(1, seed);
-        assert_eq!(first, values(2, seed), "seed {seed}: the device RNG must not matter");
-        assert_ne!(first, values(1, seed + 1), "seed {seed}: another seed, other weights");
-        assert!(first[1].iter().all(|&b| b == 0.0), "the first bias starts at zero");
+        assert_eq!(
+            first,
+            values(2, seed),
+            "seed {seed}: the device RNG must not matter"
+        );
+        assert_ne!(
+            first,
+            values(1, seed + 1),
+            "seed {seed}: another seed, other weights"
+        );
+        assert!(
+            first[1].iter().all(|&b| b == 0.0),
+            "the first bias starts at zero"
+        );
         // features.12 at width/16: 32 * 32 * 9 weights of variance 2 / (32 * 9).
         let last_conv = &first[13];
         let variance = last_conv.iter().map(|w| w * w).sum::<f64>() / last_conv.len() as f64;

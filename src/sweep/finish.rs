@@ -1,10 +1,11 @@
 //! After the runs: the result table (`table9.md`, `table9.csv`), pruning curves (layer-wise and
-//! global) of each method's best setting, and the report of those runs.
+//! global) of each method's best setting (of every setting with `prune = "all"`), and the
+//! report of those runs.
 
 use std::path::{Path, PathBuf};
 
 use super::aggregate::{setting_rows, to_csv, to_markdown};
-use super::grid::Sweep;
+use super::grid::{PruneSelection, Sweep};
 use super::runner::{RunState, SweepError, run_dir};
 use crate::backend::BackendDevice;
 use crate::diagnostics::PruneScope;
@@ -13,7 +14,7 @@ use crate::report::write_report;
 use crate::rundir::{RunDir, RunStatus};
 use crate::train::{CheckpointChoice, DEFAULT_SPARSITIES, prune_run};
 
-/// Writes the tables, prunes the best settings' completed runs (a scope already in a run's
+/// Writes the tables, prunes the best (or all) settings' completed runs (a scope already in a run's
 /// `pruning.csv` is kept) and writes `report/`; returns the table's Markdown.
 pub fn finish(
     sweep: &Sweep,
@@ -28,7 +29,7 @@ pub fn finish(
     write_atomic(&out.join("table9.csv"), to_csv(&rows).as_bytes())?;
     let chosen: Vec<PathBuf> = rows
         .iter()
-        .filter(|row| row.best)
+        .filter(|row| row.best || sweep.prune == PruneSelection::All)
         .flat_map(|row| &row.runs)
         .filter_map(|name| sweep.runs.iter().find(|r| r.name == *name))
         .map(|run| run_dir(out, run))

@@ -40,8 +40,22 @@ pub struct SweepFile {
     /// Values crossed over every method: dotted keys (quoted or as nested tables) to lists.
     #[serde(default)]
     pub grid: toml::Table,
+    /// Which settings' runs `sweep` prunes when the runs are done. Default `best`.
+    #[serde(default)]
+    pub prune: PruneSelection,
     /// The methods compared.
     pub methods: Vec<MethodSpec>,
+}
+
+/// The settings whose completed runs a sweep prunes (layer-wise and global).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum PruneSelection {
+    /// Each method's best setting by mean validation accuracy (the default).
+    #[default]
+    Best,
+    /// Every setting (a study comparing settings, e.g. lambda values).
+    All,
 }
 
 /// One method of a sweep.
@@ -80,6 +94,8 @@ pub struct Sweep {
     pub name: String,
     /// Every run, method by method.
     pub runs: Vec<SweepRun>,
+    /// The settings pruned after the runs.
+    pub prune: PruneSelection,
 }
 
 impl Sweep {
@@ -179,6 +195,7 @@ impl SweepFile {
         Ok(Sweep {
             name: self.name.clone(),
             runs,
+            prune: self.prune,
         })
     }
 }

@@ -9,7 +9,7 @@ mod slurm;
 
 pub use aggregate::{SettingRow, setting_rows, to_csv, to_markdown};
 pub use finish::finish;
-pub use grid::{MethodSpec, Sweep, SweepFile, SweepRun};
+pub use grid::{MethodSpec, PruneSelection, Sweep, SweepFile, SweepRun};
 pub use runner::{
     RunState, SweepError, SweepOptions, config_file, execute, prepare, run_dir, states,
 };

@@ -169,7 +169,9 @@ impl ToyConfig {
         {
             return Err(ConfigError::invalid(
                 "paper_table",
-                format!("the paper has no student-teacher table `{id}`; use one of {PAPER_TABLE_IDS:?}"),
+                format!(
+                    "the paper has no student-teacher table `{id}`; use one of {PAPER_TABLE_IDS:?}"
+                ),
             ));
         }
         Ok(())

@@ -204,8 +204,8 @@ pub fn run(config: &ToyConfig, method: &ToyMethod, seed: u64) -> ToyRun {
     let log10_final_loss = log_loss / std::f64::consts::LN_10;
     let gamma = k_margins(q_min, &layers, config.depth);
     let margin_change = last_decade_change(&trajectory, -log10_final_loss, gamma);
-    let settled = !diverged
-        && margin_change.is_some_and(|c| c.iter().all(|&c| c < config.settle_tolerance));
+    let settled =
+        !diverged && margin_change.is_some_and(|c| c.iter().all(|&c| c < config.settle_tolerance));
     ToyRun {
         seed,
         problem_seed,
@@ -288,4 +288,31 @@ fn neurons(layers: &[LayerWeights]) -> (usize, Vec<[f64; 2]>) {
         })
         .collect();
     (active, representation)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_margin_change_is_taken_over_the_last_decade_of_the_loss() {
+        let point = |x: f64, g: f64| TrajectoryPoint {
+            step: 0,
+            log10_inverse_loss: x,
+            gamma: [g, 1.0, 1.0],
+        };
+        let trajectory = vec![point(10.0, 0.1), point(29.5, 1.0), point(30.2, 5.0)];
+        let change = last_decade_change(&trajectory, 30.5, [1.1, 1.0, 0.5]).unwrap();
+        assert!(
+            (change[0] - 0.1 / 1.1).abs() < 1e-12,
+            "{change:?}: from the point at 29.5"
+        );
+        assert_eq!(change[1], 0.0);
+        assert_eq!(change[2], 1.0);
+        assert_eq!(
+            last_decade_change(&trajectory, 10.9, [1.0; 3]),
+            None,
+            "under a decade"
+        );
+    }
 }

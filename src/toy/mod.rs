@@ -16,7 +16,7 @@ mod config;
 mod experiment;
 mod outputs;
 mod paper;
-mod results;
+pub(crate) mod results;
 
 pub use config::{ToyConfig, ToyMethod};
 pub use experiment::{

@@ -40,9 +40,18 @@ pub const PAPER_TABLES: [PaperTable; 6] = [
         caption: "2-layer student, time rescaling, L < 1e-50, 6 seeds (hyperbolic lambda 0.1, p = 3 lambda 1)",
         columns: &[1, 2, 3],
         rows: &[
-            PaperRow { method: "hyperbolic", values: &[(3.31e-5, 2.00e-6), (2.76e-4, 8.80e-8), (4.55e-4, 3.50e-6)] },
-            PaperRow { method: "gd", values: &[(1.83e-6, 1.02e-7), (2.94e-4, 4.42e-8), (1.34e-3, 4.59e-5)] },
-            PaperRow { method: "p3", values: &[(1.19e-6, 1.27e-8), (2.91e-4, 7.77e-7), (1.76e-3, 5.18e-6)] },
+            PaperRow {
+                method: "hyperbolic",
+                values: &[(3.31e-5, 2.00e-6), (2.76e-4, 8.80e-8), (4.55e-4, 3.50e-6)],
+            },
+            PaperRow {
+                method: "gd",
+                values: &[(1.83e-6, 1.02e-7), (2.94e-4, 4.42e-8), (1.34e-3, 4.59e-5)],
+            },
+            PaperRow {
+                method: "p3",
+                values: &[(1.19e-6, 1.27e-8), (2.91e-4, 7.77e-7), (1.76e-3, 5.18e-6)],
+            },
         ],
     },
     PaperTable {
@@ -50,9 +59,18 @@ pub const PAPER_TABLES: [PaperTable; 6] = [
         caption: "2-layer student, hyperbolic entropy, no rescaling, T = 10,000 steps, 6 seeds",
         columns: &[1, 2],
         rows: &[
-            PaperRow { method: "lambda-1.0", values: &[(9.37e-6, 1.14e-6), (2.48e-4, 1.54e-5)] },
-            PaperRow { method: "lambda-0.1", values: &[(1.21e-5, 7.51e-7), (2.29e-4, 2.09e-5)] },
-            PaperRow { method: "lambda-0.01", values: &[(1.55e-5, 1.23e-6), (2.20e-4, 2.58e-5)] },
+            PaperRow {
+                method: "lambda-1.0",
+                values: &[(9.37e-6, 1.14e-6), (2.48e-4, 1.54e-5)],
+            },
+            PaperRow {
+                method: "lambda-0.1",
+                values: &[(1.21e-5, 7.51e-7), (2.29e-4, 2.09e-5)],
+            },
+            PaperRow {
+                method: "lambda-0.01",
+                values: &[(1.55e-5, 1.23e-6), (2.20e-4, 2.58e-5)],
+            },
         ],
     },
     PaperTable {
@@ -60,9 +78,18 @@ pub const PAPER_TABLES: [PaperTable; 6] = [
         caption: "2-layer student, smoothed p = 3, no rescaling, T = 10,000 steps, 6 seeds",
         columns: &[2, 3],
         rows: &[
-            PaperRow { method: "lambda-10.0", values: &[(2.24e-4, 3.54e-6), (1.21e-3, 1.83e-5)] },
-            PaperRow { method: "lambda-1.0", values: &[(2.32e-4, 2.53e-6), (1.43e-3, 1.35e-5)] },
-            PaperRow { method: "lambda-0.1", values: &[(2.34e-4, 2.43e-6), (1.43e-3, 1.46e-5)] },
+            PaperRow {
+                method: "lambda-10.0",
+                values: &[(2.24e-4, 3.54e-6), (1.21e-3, 1.83e-5)],
+            },
+            PaperRow {
+                method: "lambda-1.0",
+                values: &[(2.32e-4, 2.53e-6), (1.43e-3, 1.35e-5)],
+            },
+            PaperRow {
+                method: "lambda-0.1",
+                values: &[(2.34e-4, 2.43e-6), (1.43e-3, 1.46e-5)],
+            },
         ],
     },
     PaperTable {
@@ -70,9 +97,18 @@ pub const PAPER_TABLES: [PaperTable; 6] = [
         caption: "3-layer student, time rescaling, 6 seeds (hyperbolic lambda 0.1, p = 3 lambda 1)",
         columns: &[1, 2, 3],
         rows: &[
-            PaperRow { method: "hyperbolic", values: &[(4.01e-8, 0.34e-8), (6.21e-5, 0.72e-5), (1.03e-4, 0.26e-4)] },
-            PaperRow { method: "gd", values: &[(1.13e-9, 0.07e-9), (1.10e-4, 0.00e-4), (1.73e-3, 0.07e-3)] },
-            PaperRow { method: "p3", values: &[(2.39e-10, 0.08e-10), (9.36e-5, 0.04e-5), (3.42e-3, 0.06e-3)] },
+            PaperRow {
+                method: "hyperbolic",
+                values: &[(4.01e-8, 0.34e-8), (6.21e-5, 0.72e-5), (1.03e-4, 0.26e-4)],
+            },
+            PaperRow {
+                method: "gd",
+                values: &[(1.13e-9, 0.07e-9), (1.10e-4, 0.00e-4), (1.73e-3, 0.07e-3)],
+            },
+            PaperRow {
+                method: "p3",
+                values: &[(2.39e-10, 0.08e-10), (9.36e-5, 0.04e-5), (3.42e-3, 0.06e-3)],
+            },
         ],
     },
     PaperTable {
@@ -80,9 +116,18 @@ pub const PAPER_TABLES: [PaperTable; 6] = [
         caption: "3-layer student, hyperbolic entropy, eta = 0.01, T = 10,000 steps, 6 seeds",
         columns: &[1, 2],
         rows: &[
-            PaperRow { method: "lambda-1.0", values: &[(1.67e-9, 0.24e-9), (6.43e-5, 0.51e-5)] },
-            PaperRow { method: "lambda-0.1", values: &[(3.62e-9, 0.30e-9), (4.76e-5, 0.60e-5)] },
-            PaperRow { method: "lambda-0.01", values: &[(4.87e-9, 0.23e-9), (4.44e-5, 0.76e-5)] },
+            PaperRow {
+                method: "lambda-1.0",
+                values: &[(1.67e-9, 0.24e-9), (6.43e-5, 0.51e-5)],
+            },
+            PaperRow {
+                method: "lambda-0.1",
+                values: &[(3.62e-9, 0.30e-9), (4.76e-5, 0.60e-5)],
+            },
+            PaperRow {
+                method: "lambda-0.01",
+                values: &[(4.87e-9, 0.23e-9), (4.44e-5, 0.76e-5)],
+            },
         ],
     },
     PaperTable {
@@ -90,9 +135,18 @@ pub const PAPER_TABLES: [PaperTable; 6] = [
         caption: "3-layer student, smoothed p = 3, T = 10,000 steps, 6 seeds",
         columns: &[2, 3],
         rows: &[
-            PaperRow { method: "lambda-10.0", values: &[(8.76e-5, 0.09e-5), (1.75e-3, 0.04e-3)] },
-            PaperRow { method: "lambda-1.0", values: &[(8.69e-5, 0.06e-5), (2.62e-3, 0.03e-3)] },
-            PaperRow { method: "lambda-0.1", values: &[(7.47e-5, 0.04e-5), (3.44e-3, 0.03e-3)] },
+            PaperRow {
+                method: "lambda-10.0",
+                values: &[(8.76e-5, 0.09e-5), (1.75e-3, 0.04e-3)],
+            },
+            PaperRow {
+                method: "lambda-1.0",
+                values: &[(8.69e-5, 0.06e-5), (2.62e-3, 0.03e-3)],
+            },
+            PaperRow {
+                method: "lambda-0.1",
+                values: &[(7.47e-5, 0.04e-5), (3.44e-3, 0.03e-3)],
+            },
         ],
     },
 ];
@@ -112,7 +166,11 @@ pub fn side_by_side(table: &PaperTable, results: &ToyResults) -> String {
         let group = m.headline()?;
         let state = format!(
             "{} {}/{}",
-            if group.settled { "settled" } else { "not settled" },
+            if group.settled {
+                "settled"
+            } else {
+                "not settled"
+            },
             group.seeds.len(),
             m.runs.len()
         );
@@ -152,7 +210,10 @@ pub fn side_by_side(table: &PaperTable, results: &ToyResults) -> String {
     }
 
     let (reference_k, other_ks): (usize, Vec<usize>) = if table.columns.contains(&2) {
-        (2, table.columns.iter().copied().filter(|&k| k != 2).collect())
+        (
+            2,
+            table.columns.iter().copied().filter(|&k| k != 2).collect(),
+        )
     } else {
         (table.columns[0], table.columns[1..].to_vec())
     };
@@ -168,7 +229,11 @@ pub fn side_by_side(table: &PaperTable, results: &ToyResults) -> String {
     md.push_str(&"---:|---:|".repeat(other_ks.len() + table.columns.len()));
     md.push('\n');
     let paper_value = |row: &PaperRow, k: usize| {
-        let i = table.columns.iter().position(|&c| c == k).expect("a column");
+        let i = table
+            .columns
+            .iter()
+            .position(|&c| c == k)
+            .expect("a column");
         row.values[i].0
     };
     let our_value = |method: &str, k: usize| ours(method, k).map(|(v, _)| v.mean);
@@ -192,4 +257,76 @@ pub fn side_by_side(table: &PaperTable, results: &ToyResults) -> String {
         md.push('\n');
     }
     md
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_side_by_side_block_is_computed_from_the_results() {
+        let mut results = crate::toy::results::tests::tiny_results("toy-2layer-lambda-p3.toml");
+        let table = paper_table("4").unwrap();
+        for (m, value) in results
+            .methods
+            .iter_mut()
+            .zip([1.0e-2, 2.0e-2, 4.0e-2, 9.0])
+        {
+            for group in &mut m.groups {
+                group.summary.get_mut("gamma_2").unwrap().mean = value;
+                group.summary.get_mut("gamma_3").unwrap().mean = 3.0 * value;
+            }
+        }
+        let md = side_by_side(table, &results);
+        // lambda-10.0: ours 1e-2 against the paper's 2.24e-4.
+        let row = md
+            .lines()
+            .find(|l| l.starts_with("| lambda-10.0 | 2.24e-4"))
+            .expect(&md);
+        assert!(row.contains("| 1.00e-2 ±"), "{row}");
+        assert!(
+            row.contains(&format!("| {:.2} |", 1.0e-2 / 2.24e-4)),
+            "{row}"
+        );
+        assert!(row.ends_with("| not settled 3/3 |"), "{row}");
+        // Ratios: L3/L2 = 3 for ours; lambda-0.1 relative to lambda-10.0 = 4.
+        let ratios = md
+            .lines()
+            .filter(|l| l.starts_with("| lambda-0.1 |"))
+            .nth(1)
+            .expect(&md);
+        let paper = 1.43e-3 / 2.34e-4;
+        assert!(
+            ratios.starts_with(&format!(
+                "| lambda-0.1 | {paper:.3} | 3.000 | {:.3} | 4.000 |",
+                2.34e-4 / 2.24e-4
+            )),
+            "{ratios}"
+        );
+        assert!(!md.contains("| gd |"), "only the paper's rows: {md}");
+    }
+
+    #[test]
+    fn every_paper_table_is_well_formed_and_named_by_a_config() {
+        for table in &PAPER_TABLES {
+            assert!(PAPER_TABLE_IDS.contains(&table.id));
+            for row in table.rows {
+                assert_eq!(
+                    row.values.len(),
+                    table.columns.len(),
+                    "table {} {}",
+                    table.id,
+                    row.method
+                );
+            }
+        }
+        let configs = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("configs");
+        for id in PAPER_TABLE_IDS {
+            let named = std::fs::read_dir(&configs).unwrap().any(|e| {
+                let text = std::fs::read_to_string(e.unwrap().path()).unwrap_or_default();
+                text.contains(&format!("paper_table = \"{id}\""))
+            });
+            assert!(named, "no config reproduces table {id}");
+        }
+    }
 }

@@ -50,21 +50,23 @@ impl MethodResult {
 
 /// The measures summarised over a group of runs.
 fn summarize(runs: &[&ToyRun]) -> BTreeMap<String, MeanStd> {
-    let measure = |f: &dyn Fn(&ToyRun) -> f64| {
-        MeanStd::of(&runs.iter().map(|r| f(r)).collect::<Vec<_>>())
-    };
+    let measure =
+        |f: &dyn Fn(&ToyRun) -> f64| MeanStd::of(&runs.iter().map(|r| f(r)).collect::<Vec<_>>());
     let mut summary = BTreeMap::new();
     summary.insert("gamma_1".to_string(), measure(&|r| r.gamma[0]));
     summary.insert("gamma_2".to_string(), measure(&|r| r.gamma[1]));
     summary.insert("gamma_3".to_string(), measure(&|r| r.gamma[2]));
     summary.insert("q_margin".to_string(), measure(&|r| r.q_margin));
-    summary.insert("active_neurons".to_string(), measure(&|r| r.active_neurons as f64));
+    summary.insert(
+        "active_neurons".to_string(),
+        measure(&|r| r.active_neurons as f64),
+    );
     summary.insert("balance_drift".to_string(), measure(&|r| r.balance_drift));
     summary
 }
 
 /// The settled and unsettled groups of the non-diverged runs, settled first.
-fn groups(runs: &[ToyRun]) -> Vec<RunGroup> {
+pub(crate) fn groups(runs: &[ToyRun]) -> Vec<RunGroup> {
     [true, false]
         .into_iter()
         .filter_map(|settled| {
@@ -159,7 +161,14 @@ pub fn table(results: &ToyResults) -> String {
         let total = m.runs.len();
         let diverged = m.runs.iter().filter(|r| r.diverged).count();
         if diverged == total {
-            let _ = writeln!(md, "| {} ({}) | {} | {} | all {total} diverged | | | | | | |", m.name, m.potential.label(), m.step.name(), m.lr);
+            let _ = writeln!(
+                md,
+                "| {} ({}) | {} | {} | all {total} diverged | | | | | | |",
+                m.name,
+                m.potential.label(),
+                m.step.name(),
+                m.lr
+            );
         }
         for group in &m.groups {
             let cell = |key: &str| {
@@ -167,8 +176,16 @@ pub fn table(results: &ToyResults) -> String {
                 format!("{:.3e} ± {:.2e}", v.mean, v.std)
             };
             let active = group.summary["active_neurons"];
-            let state = if group.settled { "settled" } else { "**not settled**" };
-            let diverged_note = if diverged > 0 { format!(" ({diverged} diverged)") } else { String::new() };
+            let state = if group.settled {
+                "settled"
+            } else {
+                "**not settled**"
+            };
+            let diverged_note = if diverged > 0 {
+                format!(" ({diverged} diverged)")
+            } else {
+                String::new()
+            };
             let _ = writeln!(
                 md,
                 "| {} ({}) | {} | {} | {state} {}/{total}{diverged_note} | {} | {} | {} | {} | {:.1} ± {:.1} | {} |",
@@ -195,7 +212,13 @@ pub fn table(results: &ToyResults) -> String {
                 None => "separated < 1 decade".to_string(),
             };
             let rescaled = r.rescaled_at.map_or("-".to_string(), |s| s.to_string());
-            let settled = if r.diverged { "diverged" } else if r.settled { "yes" } else { "**no**" };
+            let settled = if r.diverged {
+                "diverged"
+            } else if r.settled {
+                "yes"
+            } else {
+                "**no**"
+            };
             let _ = writeln!(
                 md,
                 "| {} | {} | {} | {:.1} | {rescaled} | {change} | {settled} |",
@@ -206,3 +229,49 @@ pub fn table(results: &ToyResults) -> String {
     md
 }
 
+#[cfg(test)]
+pub(crate) mod tests {
+    use super::*;
+    use crate::toy::ToyConfig;
+
+    /// A real 2-seed, 5-step experiment of `configs/<file>`.
+    pub(crate) fn tiny_results(file: &str) -> ToyResults {
+        let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("configs")
+            .join(file);
+        let mut config = ToyConfig::load(&path).unwrap();
+        config.seeds = vec![0, 1, 2];
+        config.max_steps = 5;
+        run_all(&config)
+    }
+
+    #[test]
+    fn settled_and_unsettled_runs_are_summarised_apart() {
+        let mut results = tiny_results("toy-2layer.toml");
+        let method = &mut results.methods[0];
+        assert!(
+            method.runs.iter().all(|r| !r.settled),
+            "5 steps settle nothing"
+        );
+        assert_eq!(method.groups.len(), 1);
+        method.runs[1].settled = true;
+        method.runs[1].gamma = [1.0, 2.0, 3.0];
+        method.groups = groups(&method.runs);
+        let [settled, unsettled] = &method.groups[..] else {
+            panic!("two groups expected: {:?}", method.groups)
+        };
+        assert!(settled.settled && !unsettled.settled);
+        assert_eq!(
+            (settled.seeds.clone(), unsettled.seeds.clone()),
+            (vec![1], vec![0, 2])
+        );
+        assert_eq!(
+            settled.summary["gamma_2"].mean, 2.0,
+            "the settled run alone"
+        );
+        assert_eq!(method.headline(), Some(settled));
+        let md = table(&results);
+        assert!(md.contains("| settled 1/3 |"), "{md}");
+        assert!(md.contains("| **not settled** 2/3 |"), "{md}");
+    }
+}
