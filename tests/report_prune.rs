@@ -111,6 +111,23 @@ fn pruning_at_zero_sparsity_reproduces_the_evaluation_and_report_renders() {
     assert!(text.contains("| gd, lr 0.05 | 1 |"), "{text}");
     assert!(text.contains("primal step, fan_in scaling"), "{text}");
     assert!(text.contains("hyperbolic(lambda=0.01)"), "{text}");
+    // The side-by-side tables come from the runs' files: one seed each, so std 0.
+    let gd = RunDir::new(&runs[0]);
+    let last = gd.read_metrics().unwrap().pop().unwrap();
+    let fit_row = format!(
+        "| gd, lr 0.05 | 1 | {:.2} ± 0.00 | {:.2} ± 0.00 |",
+        100.0 * last.train_acc,
+        100.0 * last.val_acc
+    );
+    assert!(text.contains(&fit_row), "{fit_row} in {text}");
+    let pruned = gd.read_pruning().unwrap().unwrap();
+    let at = |s: f64| pruned.iter().find(|r| r.sparsity == s).unwrap().val_acc;
+    let prune_row = format!(
+        "| gd, lr 0.05 | {:.2} ± 0.00 (1) | – (0) | {:.2} ± 0.00 (1) | – (0) |",
+        100.0 * at(0.5),
+        100.0 * at(0.9)
+    );
+    assert!(text.contains(&prune_row), "{prune_row} in {text}");
 }
 
 #[test]

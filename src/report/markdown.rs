@@ -147,41 +147,93 @@ fn accuracy_table(methods: &[Method]) -> String {
     md
 }
 
-/// First- and last-layer sparsity statistics and pruned accuracies of each method's first seed.
+/// `mean ± std` of the values, each multiplied by `scale`, with `digits` decimals; `–` when
+/// there are none.
+fn spread(values: &[f64], scale: f64, digits: usize) -> String {
+    if values.is_empty() {
+        return "–".to_string();
+    }
+    let scaled: Vec<f64> = values.iter().map(|v| v * scale).collect();
+    let MeanStd { mean, std } = MeanStd::of(&scaled);
+    format!("{mean:.digits$} ± {std:.digits$}")
+}
+
+/// Per method, mean ± std over its seeds: fit, end-of-training margin, first- and last-layer
+/// sparsity statistics, and pruned accuracies (layer-wise and global).
 fn weights_table(methods: &[Method]) -> String {
     let mut md = String::from(
-        "\n## Weights and pruning, side by side\n\n| method | first-layer fraction near zero | first-layer ‖W‖₁/‖W‖₂ | last-layer fraction near zero | val acc at 50% / 80% / 90% sparsity (%) |\n|---|---:|---:|---:|---|\n",
+        "\n## Fit, margin and weights, side by side (mean ± std over seeds)\n\n| method | seeds | final train acc (%) | final val acc (%) | normalised margin (end) | margin > 0 | first layer: near zero | first layer: ‖W‖₁/‖W‖₂ | last layer: near zero | last layer: ‖W‖₁/‖W‖₂ |\n|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n",
     );
     for method in methods {
-        let run = &method.runs[0];
-        let (near0, ratio, near_last) =
-            run.first_last
-                .as_ref()
-                .map_or((f64::NAN, f64::NAN, f64::NAN), |(f, l)| {
-                    (
-                        f.summary.frac_near_zero,
-                        f.summary.l1_over_l2,
-                        l.summary.frac_near_zero,
-                    )
-                });
-        let at = |s: f64| {
-            run.pruning
-                .as_ref()
-                .and_then(|rows| {
-                    rows.iter()
-                        .find(|r| r.scope == PruneScope::Layer && (r.sparsity - s).abs() < 1e-9)
-                })
-                .map_or("–".to_string(), |r| format!("{:.2}", 100.0 * r.val_acc))
+        let runs = &method.runs;
+        let last_metrics = |f: fn(&crate::rundir::EpochMetrics) -> f64| -> Vec<f64> {
+            runs.iter()
+                .filter_map(|r| r.metrics.last().map(f))
+                .collect()
+        };
+        let margins: Vec<f64> = runs
+            .iter()
+            .filter_map(|r| r.margins.last().map(|m| m.product_norm_margin))
+            .collect();
+        let positive = margins.iter().filter(|&&m| m > 0.0).count();
+        let layer = |first: bool, f: fn(&crate::diagnostics::LayerSummary) -> f64| -> Vec<f64> {
+            runs.iter()
+                .filter_map(|r| r.first_last.as_ref())
+                .map(|(a, b)| f(if first { &a.summary } else { &b.summary }))
+                .collect()
         };
         let _ = writeln!(
             md,
-            "| {} | {near0:.4} | {ratio:.2} | {near_last:.4} | {} / {} / {} |",
+            "| {} | {} | {} | {} | {} | {positive}/{} | {} | {} | {} | {} |",
             method.label,
-            at(0.5),
-            at(0.8),
-            at(0.9)
+            runs.len(),
+            spread(&last_metrics(|m| m.train_acc), 100.0, 2),
+            spread(&last_metrics(|m| m.val_acc), 100.0, 2),
+            spread_sci(&margins),
+            margins.len(),
+            spread(&layer(true, |s| s.frac_near_zero), 1.0, 4),
+            spread(&layer(true, |s| s.l1_over_l2), 1.0, 2),
+            spread(&layer(false, |s| s.frac_near_zero), 1.0, 4),
+            spread(&layer(false, |s| s.l1_over_l2), 1.0, 2),
         );
     }
-    md.push_str("\n(\"near zero\": |w| < 1e-3 max |w| of the layer; first seed of each method.)\n");
+    md.push_str(
+        "\n(\"near zero\": |w| < 1e-3 max |w| of the layer, at the last logged epoch; normalised margin: min_i q_i / prod_l ||W_l||_F on the margin probe images, at the last logged epoch.)\n",
+    );
+    md.push_str(
+        "\n## Validation accuracy after magnitude pruning (%, mean ± std over seeds; no retraining)\n\n| method | layer-wise 50% | layer-wise 80% | layer-wise 90% | global 50% | global 80% | global 90% |\n|---|---:|---:|---:|---:|---:|---:|\n",
+    );
+    for method in methods {
+        let at = |scope: PruneScope, s: f64| -> Vec<f64> {
+            method
+                .runs
+                .iter()
+                .filter_map(|r| r.pruning.as_ref())
+                .filter_map(|rows| {
+                    rows.iter()
+                        .find(|r| r.scope == scope && (r.sparsity - s).abs() < 1e-9)
+                        .map(|r| r.val_acc)
+                })
+                .collect()
+        };
+        let _ = write!(md, "| {} |", method.label);
+        for scope in [PruneScope::Layer, PruneScope::Global] {
+            for s in [0.5, 0.8, 0.9] {
+                let values = at(scope, s);
+                let _ = write!(md, " {} ({}) |", spread(&values, 100.0, 2), values.len());
+            }
+        }
+        md.push('\n');
+    }
+    md.push_str("\n(In parentheses: the number of pruned seeds.)\n");
     md
+}
+
+/// `mean ± std` in scientific notation; `–` when there are no values.
+fn spread_sci(values: &[f64]) -> String {
+    if values.is_empty() {
+        return "–".to_string();
+    }
+    let MeanStd { mean, std } = MeanStd::of(values);
+    format!("{mean:.3e} ± {std:.1e}")
 }

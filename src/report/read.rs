@@ -5,6 +5,7 @@ use std::path::{Path, PathBuf};
 
 use crate::config::TrainConfig;
 use crate::diagnostics::{BalanceRow, LayerHistogram, Margins, max_drift};
+use crate::optim::StepForm;
 use crate::rundir::{EpochMetrics, PruneRow, RunDir, RunDirError, Summary};
 
 /// What the report reads from one run directory.
@@ -72,14 +73,17 @@ fn drift_per_epoch(rows: &[BalanceRow]) -> Vec<(usize, f64)> {
         .collect()
 }
 
-/// The method a run belongs to: its potential (and lr when it is not the paper's 0.1).
+/// The method a run belongs to: its potential (with `dual step` for the exact step, and the lr
+/// when it is not the paper's 0.1).
 pub fn method_label(config: &TrainConfig) -> String {
-    let potential = config.optimizer.potential.label();
-    if config.lr == 0.1 {
-        potential
-    } else {
-        format!("{potential}, lr {}", config.lr)
+    let mut label = config.optimizer.potential.label();
+    if config.optimizer.step == StepForm::Dual {
+        label.push_str(", dual step");
     }
+    if config.lr != 0.1 {
+        label.push_str(&format!(", lr {}", config.lr));
+    }
+    label
 }
 
 /// Runs of one method: the same resolved config but for `seed` and `name`.
