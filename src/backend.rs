@@ -41,6 +41,18 @@ impl Backend {
         self.resolve_at(None)
     }
 
+    /// Every backend compiled into this binary, `flex` first.
+    pub fn compiled() -> Vec<Backend> {
+        let mut backends = vec![Backend::Flex];
+        if cfg!(feature = "wgpu") {
+            backends.push(Backend::Wgpu);
+        }
+        if cfg!(feature = "cuda") {
+            backends.push(Backend::Cuda);
+        }
+        backends
+    }
+
     /// Like [`resolve`](Self::resolve), on GPU number `index` (`--device`; the CPU backend
     /// ignores it).
     pub fn resolve_at(self, index: Option<usize>) -> Result<BackendDevice, BackendNotCompiled> {

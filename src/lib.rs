@@ -5,6 +5,7 @@
 //! `sweep` -> `commands`.
 
 pub mod backend;
+pub mod bench;
 pub mod commands;
 pub mod config;
 pub mod data;

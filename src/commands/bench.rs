@@ -1,130 +1,101 @@
-//! `mirrorburn bench`: times one optimizer step over the whole VGG-16 parameter set.
+//! `mirrorburn bench`: the optimizer step alone, the whole training step, and the data pipeline
+//! alone, on the chosen backend (or every compiled one).
 
-use std::time::Instant;
-
+use std::fmt::Write as _;
 use std::path::PathBuf;
 
 use anyhow::Context;
 use burn::module::Module;
-use burn::optim::{ModuleOptimizer, SgdConfig};
-use burn::tensor::Device;
 
-use crate::backend::BackendDevice;
+use crate::backend::{Backend, BackendDevice};
+use crate::bench::{
+    optimizer_rows, optimizer_table, pipeline_row, pipeline_table, step_rows, step_table,
+};
 use crate::fsutil::write_atomic;
 use crate::model::Vgg;
-use crate::optim::{MirrorDescentConfig, Potential, StepForm, random_gradients};
+
+/// One part of the benchmark.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum BenchPart {
+    /// One optimizer step over the whole VGG-16 (Burn's SGD vs every potential and step form).
+    Optimizer,
+    /// The training step (forward, backward, mirror step) at every `--step-widths` divisor.
+    Step,
+    /// The data loader alone.
+    Data,
+}
 
 /// `mirrorburn bench` arguments.
 #[derive(clap::Args, Debug)]
 pub struct BenchArgs {
-    /// Divide every VGG channel count by this (1 = full VGG-16, ~14.7 M weights).
+    /// Which parts to run (comma-separated).
+    #[arg(long, value_delimiter = ',', default_value = "optimizer,step,data")]
+    pub parts: Vec<BenchPart>,
+    /// Width divisor of the optimizer benchmark's VGG-16 (1 = full VGG-16, ~14.7 M weights).
     #[arg(long, default_value_t = 1)]
     pub width_divisor: usize,
-    /// Timed steps per optimizer.
+    /// Width divisors of the training-step benchmark (comma-separated; 1 = full width).
+    #[arg(long, value_delimiter = ',', default_values_t = [1, 8])]
+    pub step_widths: Vec<usize>,
+    /// Batch size of the training step and the data pipeline.
+    #[arg(long, default_value_t = 100)]
+    pub batch_size: usize,
+    /// Timed repetitions of each measurement (after one warm-up).
     #[arg(long, default_value_t = 10)]
     pub repeats: usize,
-    /// Also write the table to this Markdown file.
+    /// Run on every backend compiled into this binary instead of `--backend`.
+    #[arg(long)]
+    pub every_backend: bool,
+    /// Also write the tables to this Markdown file.
     #[arg(long)]
     pub out: Option<PathBuf>,
 }
 
-/// Runs the benchmark on `compute` and prints (and optionally writes) the table.
+/// Runs the chosen parts on `compute` (or every compiled backend) and prints (and optionally
+/// writes) the tables.
 pub fn execute(args: &BenchArgs, compute: &BackendDevice) -> anyhow::Result<()> {
     anyhow::ensure!(args.repeats >= 1, "--repeats must be at least 1");
     anyhow::ensure!(
-        args.width_divisor >= 1,
-        "--width-divisor must be at least 1"
+        args.width_divisor >= 1 && args.step_widths.iter().all(|&w| w >= 1),
+        "width divisors must be at least 1"
     );
-    let device = compute.device.clone().autodiff();
-    let params = Vgg::new(args.width_divisor, 0, &device).num_params();
-    let rows = run(args.width_divisor, args.repeats, &device);
-    let table = to_markdown(&rows, params);
-    print!("{table}");
+    anyhow::ensure!(args.batch_size >= 1, "--batch-size must be at least 1");
+    let computes = if args.every_backend {
+        Backend::compiled()
+            .into_iter()
+            .map(|b| b.resolve().map_err(anyhow::Error::from))
+            .collect::<anyhow::Result<Vec<_>>>()?
+    } else {
+        vec![compute.clone()]
+    };
+    let mut tables = String::new();
+    for compute in &computes {
+        let name = compute.backend.name();
+        let device = &compute.device;
+        for part in &args.parts {
+            let table = match part {
+                BenchPart::Optimizer => {
+                    let autodiff = device.clone().autodiff();
+                    let params = Vgg::new(args.width_divisor, 0, &autodiff).num_params();
+                    let rows = optimizer_rows(args.width_divisor, args.repeats, &autodiff);
+                    format!("({name}) {}", optimizer_table(&rows, params))
+                }
+                BenchPart::Step => step_table(
+                    &step_rows(&args.step_widths, args.batch_size, args.repeats, device),
+                    name,
+                ),
+                BenchPart::Data => pipeline_table(
+                    &pipeline_row(20 * args.batch_size, args.batch_size, args.repeats, device),
+                    name,
+                ),
+            };
+            print!("{table}\n");
+            let _ = writeln!(tables, "{table}");
+        }
+    }
     if let Some(path) = &args.out {
-        write_atomic(path, table.as_bytes())
+        write_atomic(path, tables.as_bytes())
             .with_context(|| format!("writing {}", path.display()))?;
     }
     Ok(())
-}
-
-/// One row of the benchmark table.
-#[derive(Debug, Clone)]
-pub struct BenchRow {
-    /// Optimizer label.
-    pub name: String,
-    /// Median seconds per step.
-    pub median_s: f64,
-    /// Minimum seconds per step.
-    pub min_s: f64,
-}
-
-/// The optimizers the benchmark compares: Burn's SGD, then GD, hyperbolic and p = 10, primal
-/// and dual.
-fn contenders() -> Vec<(String, ModuleOptimizer)> {
-    let mut list = vec![("burn sgd".to_string(), SgdConfig::new().init())];
-    let potentials = [
-        Potential::Gd,
-        Potential::Hyperbolic { lambda: 0.01 },
-        Potential::PHomogeneous {
-            p: 10.0,
-            lambda: 0.01,
-        },
-    ];
-    for step in [StepForm::Primal, StepForm::Dual] {
-        for potential in potentials {
-            let config = MirrorDescentConfig::new()
-                .with_potential(potential)
-                .with_step(step);
-            let optimizer = config.init().expect("benchmark settings are valid");
-            list.push((
-                format!("{} {:?}", potential.label(), step).to_lowercase(),
-                optimizer,
-            ));
-        }
-    }
-    list
-}
-
-/// Times `repeats` steps of every contender on a VGG-16 of the given width on `device`
-/// (an autodiff device). Gradients are drawn before each timed step.
-pub fn run(width_divisor: usize, repeats: usize, device: &Device) -> Vec<BenchRow> {
-    let mut model = Vgg::new(width_divisor, 0, device);
-    let mut rows = Vec::new();
-    for (name, mut optimizer) in contenders() {
-        let mut times = Vec::with_capacity(repeats);
-        for _ in 0..repeats + 1 {
-            let grads = random_gradients(&model, 1e-3);
-            device.sync().expect("device sync");
-            let start = Instant::now();
-            model = optimizer.step(1e-3, model, grads);
-            device.sync().expect("device sync");
-            times.push(start.elapsed().as_secs_f64());
-        }
-        times.remove(0); // warm-up
-        times.sort_by(f64::total_cmp);
-        rows.push(BenchRow {
-            name,
-            median_s: times[times.len() / 2],
-            min_s: times[0],
-        });
-    }
-    rows
-}
-
-/// The rows as a Markdown table with each median relative to Burn's SGD.
-pub fn to_markdown(rows: &[BenchRow], params: usize) -> String {
-    let base = rows[0].median_s;
-    let mut out = format!(
-        "One optimizer step over {params} parameters\n\n| optimizer | median ms | min ms | vs SGD |\n|---|---:|---:|---:|\n"
-    );
-    for row in rows {
-        out.push_str(&format!(
-            "| {} | {:.1} | {:.1} | {:.2}x |\n",
-            row.name,
-            row.median_s * 1e3,
-            row.min_s * 1e3,
-            row.median_s / base
-        ));
-    }
-    out
 }

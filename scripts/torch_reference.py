@@ -1,0 +1,92 @@
+#!/usr/bin/env python3
+"""The PyTorch reference for `mirrorburn bench --parts step`: the same bias-free VGG-16 (13 conv3x3
++ ReLU, 2x2 max pool after each block, one linear classifier, a bias only on the first conv,
+He-normal weights), one synthetic batch, cross-entropy, backward and a plain SGD step (what the
+GD mirror step is), timed as the median of --repeats steps after one warm-up.
+
+    python3 scripts/torch_reference.py --width-divisors 1,8 --batch-size 100 --repeats 10
+
+Prints one line per width: `torch <device> width 1/<k> batch <b>: <img/s> img/s (<ms> ms/step)`.
+"""
+import argparse
+import statistics
+import sys
+import time
+
+try:
+    import torch
+    import torch.nn as nn
+    import torch.nn.functional as F
+except ImportError:
+    sys.exit("PyTorch is not installed: pip install torch (the CPU wheel suffices for --device cpu)")
+
+PLAN = [64, 64, "M", 128, 128, "M", 256, 256, 256, "M", 512, 512, 512, "M", 512, 512, 512, "M"]
+
+
+class BiasFreeVgg(nn.Module):
+    def __init__(self, width_divisor):
+        super().__init__()
+        layers, in_channels = [], 3
+        for entry in PLAN:
+            if entry == "M":
+                layers.append(nn.MaxPool2d(2))
+                continue
+            out_channels = max(entry // width_divisor, 1)
+            conv = nn.Conv2d(in_channels, out_channels, 3, padding=1, bias=not layers)
+            nn.init.kaiming_normal_(conv.weight, nonlinearity="relu")
+            if conv.bias is not None:
+                nn.init.zeros_(conv.bias)
+            layers += [conv, nn.ReLU(inplace=True)]
+            in_channels = out_channels
+        self.features = nn.Sequential(*layers)
+        self.classifier = nn.Linear(in_channels, 10, bias=False)
+        nn.init.kaiming_normal_(self.classifier.weight, nonlinearity="relu")
+
+    def forward(self, x):
+        return self.classifier(torch.flatten(self.features(x), 1))
+
+
+def sync(device):
+    if device.type == "cuda":
+        torch.cuda.synchronize()
+
+
+def step_seconds(width_divisor, batch_size, repeats, device, lr=1e-3):
+    torch.manual_seed(0)
+    model = BiasFreeVgg(width_divisor).to(device)
+    images = torch.randn(batch_size, 3, 32, 32, device=device)
+    labels = torch.randint(0, 10, (batch_size,), device=device)
+    times = []
+    for _ in range(repeats + 1):
+        sync(device)
+        start = time.perf_counter()
+        loss = F.cross_entropy(model(images), labels)
+        model.zero_grad(set_to_none=True)
+        loss.backward()
+        with torch.no_grad():
+            for p in model.parameters():
+                p.sub_(lr * p.grad)
+        sync(device)
+        times.append(time.perf_counter() - start)
+    return statistics.median(times[1:])
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--width-divisors", default="1,8")
+    parser.add_argument("--batch-size", type=int, default=100)
+    parser.add_argument("--repeats", type=int, default=10)
+    parser.add_argument("--threads", type=int, default=0, help="CPU threads (0: PyTorch's default)")
+    parser.add_argument("--device", default="cpu", help="cpu or cuda")
+    args = parser.parse_args()
+    if args.threads > 0:
+        torch.set_num_threads(args.threads)
+    device = torch.device(args.device)
+    for k in (int(w) for w in args.width_divisors.split(",")):
+        seconds = step_seconds(k, args.batch_size, args.repeats, device)
+        print(f"torch {device.type} width 1/{k} batch {args.batch_size}: "
+              f"{args.batch_size / seconds:.1f} img/s ({1e3 * seconds:.1f} ms/step)", flush=True)
+
+
+if __name__ == "__main__":
+    main()
