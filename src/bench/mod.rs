@@ -1,10 +1,16 @@
-//! Benchmarks behind `mirrorburn bench`: the optimizer step alone, the whole training step, and
-//! the data pipeline alone. Each returns rows and renders a Markdown table.
+//! Benchmarks behind `mirrorburn bench`: the optimizer step alone, the whole training step, the
+//! data pipeline alone, and the backends' agreement on one step. Each returns rows and renders a
+//! Markdown table.
 
+mod agreement;
 mod optimizer;
 mod pipeline;
 mod training_step;
 
+pub use agreement::{
+    AgreementRow, StepOutcome, agreement_optimizers, agreement_rows, agreement_table, compare,
+    one_step,
+};
 pub use optimizer::{BenchRow, run as optimizer_rows, to_markdown as optimizer_table};
 pub use pipeline::{PipelineRow, pipeline_row, pipeline_table};
 pub use training_step::{StepRow, step_rows, step_table};
@@ -26,12 +32,22 @@ mod tests {
         let rows = step_rows(&[32, 16], 4, 1, &device);
         assert_eq!(rows.len(), 8, "4 optimizers x 2 widths");
         for row in &rows {
-            assert!(row.forward_backward_s > 0.0 && row.optimizer_s > 0.0, "{row:?}");
+            assert!(
+                row.forward_backward_s > 0.0 && row.optimizer_s > 0.0,
+                "{row:?}"
+            );
             assert!((0.0..1.0).contains(&row.optimizer_share()), "{row:?}");
         }
-        assert!(rows[0].params < rows[4].params, "width/16 is larger than width/32");
+        assert!(
+            rows[0].params < rows[4].params,
+            "width/16 is larger than width/32"
+        );
         let table = step_table(&rows, "flex");
-        assert_eq!(table.lines().filter(|l| l.starts_with("| 1/")).count(), 8, "{table}");
+        assert_eq!(
+            table.lines().filter(|l| l.starts_with("| 1/")).count(),
+            8,
+            "{table}"
+        );
         let pipeline = pipeline_row(40, 8, 1, &device);
         assert!(pipeline.images_per_s > 0.0);
         assert!(pipeline_table(&pipeline, "flex").contains("40 synthetic images"));

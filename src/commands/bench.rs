@@ -9,7 +9,8 @@ use burn::module::Module;
 
 use crate::backend::{Backend, BackendDevice};
 use crate::bench::{
-    optimizer_rows, optimizer_table, pipeline_row, pipeline_table, step_rows, step_table,
+    agreement_rows, agreement_table, optimizer_rows, optimizer_table, pipeline_row, pipeline_table,
+    step_rows, step_table,
 };
 use crate::fsutil::write_atomic;
 use crate::model::Vgg;
@@ -19,10 +20,14 @@ use crate::model::Vgg;
 pub enum BenchPart {
     /// One optimizer step over the whole VGG-16 (Burn's SGD vs every potential and step form).
     Optimizer,
-    /// The training step (forward, backward, mirror step) at every `--step-widths` divisor.
+    /// The training step (forward, backward, mirror step) at every `--step-widths` divisor (the
+    /// agreement check uses the first).
     Step,
     /// The data loader alone.
     Data,
+    /// One training step on each backend against the same step on `flex` (with
+    /// `--every-backend`: every compiled one).
+    Agreement,
 }
 
 /// `mirrorburn bench` arguments.
@@ -84,12 +89,20 @@ pub fn execute(args: &BenchArgs, compute: &BackendDevice) -> anyhow::Result<()> 
                     &step_rows(&args.step_widths, args.batch_size, args.repeats, device),
                     name,
                 ),
+                BenchPart::Agreement => {
+                    let width = args.step_widths[0];
+                    agreement_table(
+                        &agreement_rows(std::slice::from_ref(compute), width, args.batch_size),
+                        width,
+                        args.batch_size,
+                    )
+                }
                 BenchPart::Data => pipeline_table(
                     &pipeline_row(20 * args.batch_size, args.batch_size, args.repeats, device),
                     name,
                 ),
             };
-            print!("{table}\n");
+            println!("{table}");
             let _ = writeln!(tables, "{table}");
         }
     }

@@ -156,6 +156,15 @@ pub fn paper_table(id: &str) -> Option<&'static PaperTable> {
     PAPER_TABLES.iter().find(|t| t.id == id)
 }
 
+/// A ratio with 3 significant digits.
+fn ratio(value: f64) -> String {
+    if value != 0.0 && value.abs() < 0.01 {
+        format!("{value:.2e}")
+    } else {
+        format!("{value:.3}")
+    }
+}
+
 /// The Markdown block that sets the paper's `table` beside our `results`: the margins, then the
 /// scale-free ratios (which do not depend on how teacher, data and margins are normalised):
 /// each method's `L_k / L_2` (the columns' first / last over the L2 column where the table has
@@ -237,7 +246,7 @@ pub fn side_by_side(table: &PaperTable, results: &ToyResults) -> String {
         row.values[i].0
     };
     let our_value = |method: &str, k: usize| ours(method, k).map(|(v, _)| v.mean);
-    let cell = |value: Option<f64>| value.map_or("-".to_string(), |v| format!("{v:.3}"));
+    let cell = |value: Option<f64>| value.map_or("-".to_string(), ratio);
     for row in table.rows {
         let _ = write!(md, "| {} |", row.method);
         for &k in &other_ks {
@@ -245,14 +254,14 @@ pub fn side_by_side(table: &PaperTable, results: &ToyResults) -> String {
             let ours = our_value(row.method, k)
                 .zip(our_value(row.method, reference_k))
                 .map(|(a, b)| a / b);
-            let _ = write!(md, " {paper:.3} | {} |", cell(ours));
+            let _ = write!(md, " {} | {} |", ratio(paper), cell(ours));
         }
         for &k in table.columns {
             let paper = paper_value(row, k) / paper_value(first, k);
             let ours = our_value(row.method, k)
                 .zip(our_value(first.method, k))
                 .map(|(a, b)| a / b);
-            let _ = write!(md, " {paper:.3} | {} |", cell(ours));
+            let _ = write!(md, " {} | {} |", ratio(paper), cell(ours));
         }
         md.push('\n');
     }
