@@ -5,7 +5,7 @@
 #   builds a stripped release binary with --features wgpu,cuda (offline: scripts/cuda_offline.sh
 #   first), and packs it with a 2,000-image CIFAR-10 subset, the PyTorch reference and this script
 #   into one archive (< 60 MiB; default gpu_check.tar.gz).
-# There (unpacked):   bash gpu_check.sh run [--backends cuda,wgpu] [--out DIR]
+# There (unpacked):   bash gpu_check.sh run [--backends cuda,wgpu] [--repeats N] [--out DIR]
 #   (a) one training step on every backend (and flex) from the same weights and batch, relative
 #       differences; (b) images/s of full-width VGG-16 at batch 100 on each GPU backend, and
 #       PyTorch on the same GPU if it is installed; (c) two minutes of training on cuda into a
@@ -56,10 +56,11 @@ pack() {
 }
 
 run() {
-    local backends=cuda,wgpu out=gpu_check_out
+    local backends=cuda,wgpu out=gpu_check_out repeats=10
     while [ $# -gt 0 ]; do
         case "$1" in
             --backends) backends=$2; shift 2 ;;
+            --repeats) repeats=$2; shift 2 ;;
             --out) out=$2; shift 2 ;;
             *) echo "unknown argument $1" >&2; exit 2 ;;
         esac
@@ -81,13 +82,13 @@ run() {
     echo "== (b) full-width VGG-16 training step, batch 100"
     local torch_line=""
     for b in "${list[@]}"; do
-        timeout 150 "$bin" bench --backend "$b" --parts step --step-widths 1 --repeats 10 \
+        timeout 150 "$bin" bench --backend "$b" --parts step --step-widths 1 --repeats "$repeats" \
             --out "$out/step_$b.md" || echo "step benchmark on $b failed or timed out" >&2
     done
     if python3 -c "import torch, sys; sys.exit(0 if torch.cuda.is_available() else 1)" 2>/dev/null; then
-        torch_line=$(timeout 120 python3 torch_reference.py --device cuda --width-divisors 1 --repeats 10 || true)
+        torch_line=$(timeout 120 python3 torch_reference.py --device cuda --width-divisors 1 --repeats "$repeats" || true)
     elif [[ " ${list[*]} " == *" flex "* ]] && python3 -c "import torch" 2>/dev/null; then
-        torch_line=$(timeout 300 python3 torch_reference.py --device cpu --width-divisors 1 --repeats 5 || true)
+        torch_line=$(timeout 300 python3 torch_reference.py --device cpu --width-divisors 1 --repeats "$repeats" || true)
     fi
 
     echo "== (c) two minutes of training on ${list[0]}"
