@@ -67,13 +67,17 @@ fn register_font() {
 
 /// Colour of series index `i`.
 pub fn color(i: usize) -> RGBColor {
-    const PALETTE: [RGBColor; 6] = [
+    const PALETTE: [RGBColor; 10] = [
         RGBColor(31, 119, 180),
         RGBColor(214, 39, 40),
         RGBColor(44, 160, 44),
         RGBColor(255, 127, 14),
         RGBColor(148, 103, 189),
         RGBColor(140, 86, 75),
+        RGBColor(227, 119, 194),
+        RGBColor(127, 127, 127),
+        RGBColor(188, 189, 34),
+        RGBColor(23, 190, 207),
     ];
     PALETTE[i % PALETTE.len()]
 }
