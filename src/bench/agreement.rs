@@ -1,17 +1,15 @@
 //! Backends agree on a training step: from the same host-drawn weights and the same batch, one
 //! step (forward, cross-entropy, backward, mirror step) on each backend, compared with `flex`.
 
-use std::sync::Arc;
-
 use burn::nn::loss::CrossEntropyLossConfig;
 use burn::optim::GradientsParams;
 use burn::tensor::Device;
 
-use super::pipeline::synthetic_split;
+use super::benchmark_potentials;
+use super::pipeline::synthetic_batch;
 use crate::backend::BackendDevice;
-use crate::data::{CifarBatcher, CifarDataset, Normalization, loader};
 use crate::model::Vgg;
-use crate::optim::{MirrorDescentConfig, Potential, StepForm, named_params};
+use crate::optim::{MirrorDescentConfig, StepForm, named_params};
 
 /// What one training step produced, on the host.
 #[derive(Debug, Clone)]
@@ -42,14 +40,7 @@ pub struct AgreementRow {
 
 /// The step settings compared: every potential, primal and dual.
 pub fn agreement_optimizers() -> Vec<MirrorDescentConfig> {
-    let potentials = [
-        Potential::Gd,
-        Potential::Hyperbolic { lambda: 0.01 },
-        Potential::PHomogeneous {
-            p: 10.0,
-            lambda: 0.01,
-        },
-    ];
+    let potentials = benchmark_potentials();
     [StepForm::Primal, StepForm::Dual]
         .into_iter()
         .flat_map(|step| {
@@ -69,14 +60,7 @@ pub fn one_step(
     lr: f64,
 ) -> StepOutcome {
     let device = device.clone().autodiff();
-    let split = synthetic_split(batch_size, seed);
-    let batcher = CifarBatcher::new(Normalization::Standardize, &split);
-    let dataset = CifarDataset::subset(Arc::new(split), None, 0);
-    let batch = loader(dataset, batcher, batch_size, None, &device)
-        .iter()
-        .next()
-        .expect("one batch")
-        .expect("synthetic batches are valid");
+    let batch = synthetic_batch(batch_size, seed, &device);
     let model = Vgg::new(width_divisor, seed, &device);
     let before = named_params(&model, true);
     let logits = model.forward(batch.images);

@@ -12,8 +12,21 @@ pub use agreement::{
     one_step,
 };
 pub use optimizer::{BenchRow, run as optimizer_rows, to_markdown as optimizer_table};
-pub use pipeline::{PipelineRow, pipeline_row, pipeline_table};
+pub use pipeline::{PipelineRow, pipeline_row, pipeline_table, synthetic_batch, synthetic_split};
 pub use training_step::{StepRow, step_rows, step_table};
+
+/// The potentials every benchmark times: GD, hyperbolic and p = 10 (lambda 0.01).
+fn benchmark_potentials() -> [crate::optim::Potential; 3] {
+    use crate::optim::Potential;
+    [
+        Potential::Gd,
+        Potential::Hyperbolic { lambda: 0.01 },
+        Potential::PHomogeneous {
+            p: 10.0,
+            lambda: 0.01,
+        },
+    ]
+}
 
 /// The median of `values` (the upper one of an even count).
 fn median(mut values: Vec<f64>) -> f64 {

@@ -6,8 +6,9 @@ use std::time::Instant;
 use burn::optim::{ModuleOptimizer, SgdConfig};
 use burn::tensor::Device;
 
+use super::benchmark_potentials;
 use crate::model::Vgg;
-use crate::optim::{MirrorDescentConfig, Potential, StepForm, random_gradients};
+use crate::optim::{MirrorDescentConfig, StepForm, random_gradients};
 
 /// One row of the benchmark table.
 #[derive(Debug, Clone)]
@@ -24,14 +25,7 @@ pub struct BenchRow {
 /// and dual.
 fn contenders() -> Vec<(String, ModuleOptimizer)> {
     let mut list = vec![("burn sgd".to_string(), SgdConfig::new().init())];
-    let potentials = [
-        Potential::Gd,
-        Potential::Hyperbolic { lambda: 0.01 },
-        Potential::PHomogeneous {
-            p: 10.0,
-            lambda: 0.01,
-        },
-    ];
+    let potentials = benchmark_potentials();
     for step in [StepForm::Primal, StepForm::Dual] {
         for potential in potentials {
             let config = MirrorDescentConfig::new()

@@ -8,7 +8,9 @@ use burn::tensor::Device;
 use rand::{RngExt, SeedableRng, rngs::StdRng};
 
 use super::median;
-use crate::data::{CifarBatcher, CifarDataset, IMAGE_BYTES, Normalization, Split, loader};
+use crate::data::{
+    CifarBatch, CifarBatcher, CifarDataset, IMAGE_BYTES, Normalization, Split, loader,
+};
 
 /// Throughput of the data pipeline.
 #[derive(Debug, Clone)]
@@ -28,6 +30,19 @@ pub fn synthetic_split(images: usize, seed: u64) -> Split {
         pixels: (0..images * IMAGE_BYTES).map(|_| rng.random()).collect(),
         labels: (0..images).map(|_| rng.random_range(0..10u8)).collect(),
     }
+}
+
+/// One standardised batch of `batch_size` synthetic images (seeded) on `device`, through the
+/// training loader.
+pub fn synthetic_batch(batch_size: usize, seed: u64, device: &Device) -> CifarBatch {
+    let split = synthetic_split(batch_size, seed);
+    let batcher = CifarBatcher::new(Normalization::Standardize, &split);
+    let dataset = CifarDataset::subset(Arc::new(split), None, 0);
+    loader(dataset, batcher, batch_size, None, device)
+        .iter()
+        .next()
+        .expect("one batch")
+        .expect("synthetic batches are valid")
 }
 
 /// Times `repeats` epochs (after one warm-up) of the training loader over `images` synthetic

@@ -2,7 +2,6 @@
 //! synthetic batch, timed in two parts: forward + backward, then the optimizer step, each
 //! ended by a device sync.
 
-use std::sync::Arc;
 use std::time::Instant;
 
 use burn::module::Module;
@@ -11,8 +10,7 @@ use burn::optim::GradientsParams;
 use burn::tensor::Device;
 
 use super::median;
-use super::pipeline::synthetic_split;
-use crate::data::{CifarBatcher, CifarDataset, Normalization, loader};
+use super::pipeline::synthetic_batch;
 use crate::model::Vgg;
 use crate::optim::{MirrorDescentConfig, Potential, StepForm};
 
@@ -72,14 +70,7 @@ pub fn step_rows(
     device: &Device,
 ) -> Vec<StepRow> {
     let device = device.clone().autodiff();
-    let split = synthetic_split(batch_size, 1);
-    let batcher = CifarBatcher::new(Normalization::Standardize, &split);
-    let dataset = CifarDataset::subset(Arc::new(split), None, 0);
-    let batch = loader(dataset, batcher, batch_size, None, &device)
-        .iter()
-        .next()
-        .expect("one batch")
-        .expect("synthetic batches are valid");
+    let batch = synthetic_batch(batch_size, 1, &device);
     let loss_fn = CrossEntropyLossConfig::new().init(&device);
     let mut rows = Vec::new();
     for &width_divisor in width_divisors {
