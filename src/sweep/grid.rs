@@ -347,4 +347,18 @@ grid = { "optimizer.potential.lambda" = [1e-5, 0.01] }
                 .to_string();
         assert!(empty.contains("grid.lr"), "{empty}");
     }
+
+    #[test]
+    fn prune_selects_the_best_settings_unless_the_file_says_all() {
+        let file = |extra: &str| {
+            format!("name = \"t\"\nbase = \"x\"\n{extra}[[methods]]\nname = \"gd\"\n")
+        };
+        assert_eq!(sweep(&file("")).unwrap().prune, PruneSelection::Best);
+        assert_eq!(
+            sweep(&file("prune = \"all\"\n")).unwrap().prune,
+            PruneSelection::All
+        );
+        let wrong = toml::from_str::<SweepFile>(&file("prune = \"some\"\n")).unwrap_err();
+        assert!(wrong.to_string().contains("some"), "{wrong}");
+    }
 }
