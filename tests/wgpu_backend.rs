@@ -115,7 +115,7 @@ fn a_tiny_run_on_wgpu_writes_a_complete_run_directory_and_checkpoints_move_betwe
         "metrics.csv",
         "margins.csv",
         "balance.csv",
-        "histograms.csv",
+        "histograms.jsonl",
         "checkpoint.json",
     ] {
         assert!(dir.join(file).is_file(), "{file} missing");
