@@ -15,7 +15,8 @@ fn md5_hex(bytes: &[u8]) -> String {
 
 #[test]
 fn reads_a_directory_and_the_same_files_from_an_archive() {
-    let dir = write_cifar_dir(&temp_dir("read").join("bin"), 7, 5);
+    let root = temp_dir("read");
+    let dir = write_cifar_dir(&root.join("bin"), 7, 5);
     let from_dir = data::read_dir(&dir).unwrap();
     assert_eq!(from_dir.train.len(), 35);
     assert_eq!(from_dir.test.len(), 5);
@@ -39,7 +40,8 @@ fn load_finds_binaries_in_a_subfolder_then_an_archive() {
 
 #[test]
 fn missing_files_are_named_with_the_fix() {
-    let dir = write_cifar_dir(&temp_dir("missing"), 2, 2);
+    let root = temp_dir("missing");
+    let dir = write_cifar_dir(&root, 2, 2);
     std::fs::remove_file(dir.join("data_batch_3.bin")).unwrap();
     let error = data::load(&dir, false).unwrap_err();
     let message = error.to_string();
@@ -50,7 +52,8 @@ fn missing_files_are_named_with_the_fix() {
 
 #[test]
 fn a_size_that_is_not_a_whole_number_of_records_is_rejected() {
-    let dir = write_cifar_dir(&temp_dir("size"), 2, 2);
+    let root = temp_dir("size");
+    let dir = write_cifar_dir(&root, 2, 2);
     let mut bytes = std::fs::read(dir.join("test_batch.bin")).unwrap();
     bytes.pop();
     std::fs::write(dir.join("test_batch.bin"), bytes).unwrap();
@@ -63,7 +66,8 @@ fn a_size_that_is_not_a_whole_number_of_records_is_rejected() {
 
 #[test]
 fn a_label_above_nine_is_rejected() {
-    let dir = write_cifar_dir(&temp_dir("label"), 2, 2);
+    let root = temp_dir("label");
+    let dir = write_cifar_dir(&root, 2, 2);
     let mut bytes = std::fs::read(dir.join("data_batch_2.bin")).unwrap();
     bytes[3073] = 10;
     std::fs::write(dir.join("data_batch_2.bin"), bytes).unwrap();
@@ -76,7 +80,8 @@ fn a_label_above_nine_is_rejected() {
 
 #[test]
 fn a_truncated_archive_is_rejected() {
-    let dir = write_cifar_dir(&temp_dir("truncated"), 20, 5);
+    let root = temp_dir("truncated");
+    let dir = write_cifar_dir(&root, 20, 5);
     let bytes = archive_bytes(&dir);
     let archive = dir.join(data::ARCHIVE_NAME);
     std::fs::write(&archive, &bytes[..bytes.len() / 2]).unwrap();
@@ -87,7 +92,8 @@ fn a_truncated_archive_is_rejected() {
 
 #[test]
 fn download_with_the_right_checksum_lands_and_loads() {
-    let source = write_cifar_dir(&temp_dir("dl-src"), 3, 2);
+    let root = temp_dir("dl-src");
+    let source = write_cifar_dir(&root, 3, 2);
     let body = archive_bytes(&source);
     let url = serve(body.clone(), 1);
     let dest_dir = temp_dir("dl-good");
@@ -101,7 +107,8 @@ fn download_with_the_right_checksum_lands_and_loads() {
 
 #[test]
 fn download_with_a_bad_checksum_leaves_nothing_behind() {
-    let source = write_cifar_dir(&temp_dir("dl-src2"), 3, 2);
+    let root = temp_dir("dl-src2");
+    let source = write_cifar_dir(&root, 3, 2);
     let url = serve(archive_bytes(&source), 1);
     let dest_dir = temp_dir("dl-bad");
     let dest = dest_dir.join(data::ARCHIVE_NAME);

@@ -14,9 +14,12 @@ use common::*;
 use mirrorburn::config::TrainConfig;
 use mirrorburn::rundir::{CheckpointIndex, RunStatus, Summary};
 
-fn train_on_real_cifar(config: &str, label: &str) -> std::path::PathBuf {
+/// Trains `config` for 4 epochs on real CIFAR-10; returns the scratch directory and the run
+/// directory in it.
+fn train_on_real_cifar(config: &str, label: &str) -> (TempDir, std::path::PathBuf) {
     let data = real_cifar();
-    let out = temp_dir(label).join("run");
+    let root = temp_dir(label);
+    let out = root.join("run");
     let output = Command::new(env!("CARGO_BIN_EXE_mirrorburn"))
         .args(["train", "--config", config, "--data-dir"])
         .arg(&data)
@@ -38,11 +41,11 @@ fn train_on_real_cifar(config: &str, label: &str) -> std::path::PathBuf {
         "{config}: {}",
         String::from_utf8_lossy(&output.stderr)
     );
-    out
+    (root, out)
 }
 
 fn check_run(config: &str, label: &str) {
-    let out = train_on_real_cifar(config, label);
+    let (_root, out) = train_on_real_cifar(config, label);
     let resolved = TrainConfig::load(&out.join("config.toml"), &[]).unwrap();
     assert_eq!(resolved.epochs, 4);
 

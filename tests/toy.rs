@@ -5,8 +5,11 @@
 //! Not tested, because it does not hold at L = 1e-50 (see the closing note): "GD has the largest
 //! L2 margin" — the p = 3 map ends with an L2 margin 0.1-3% above GD's on most seeds.
 
+mod common;
+
 use std::path::Path;
 
+use common::temp_dir;
 use mirrorburn::optim::StepForm;
 use mirrorburn::toy::{ToyConfig, ToyMethod, ToyRun, problem, run, student_weights};
 
@@ -130,7 +133,7 @@ fn outputs_are_written_and_every_figure_the_table_names_exists() {
     config.seeds = vec![3];
     config.max_steps = 50;
     let results = mirrorburn::toy::run_all(&config);
-    let out = std::env::temp_dir().join(format!("mirrorburn-toy-out-{}", std::process::id()));
+    let out = temp_dir("toy-out");
     mirrorburn::toy::write_outputs(&results, &out).unwrap();
     let json: serde_json::Value =
         serde_json::from_slice(&std::fs::read(out.join("results.json")).unwrap()).unwrap();

@@ -3,7 +3,7 @@
 
 mod common;
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Command, Output};
 use std::time::Duration;
 
@@ -14,33 +14,13 @@ use common::*;
 use mirrorburn::model::Vgg;
 use mirrorburn::rundir::{CheckpointIndex, RunStatus, Summary};
 
-const CONFIG: &str = r#"
-name = "cli-test"
-seed = 7
-epochs = 6
-batch_size = 20
-lr = 0.05
-
-[model]
-width_divisor = 16
-
-[data]
-download = false
-
-[optimizer]
-potential = { kind = "hyperbolic", lambda = 0.01 }
-"#;
-
 fn binary() -> Command {
     Command::new(env!("CARGO_BIN_EXE_mirrorburn"))
 }
 
 /// A directory with generated data (5 x 40 training, 40 test images) and the test config.
-fn setup(label: &str) -> (PathBuf, PathBuf) {
-    let root = temp_dir(label);
-    write_cifar_dir(&root.join("data"), 40, 40);
-    std::fs::write(root.join("config.toml"), CONFIG).unwrap();
-    (root.join("data"), root.join("config.toml"))
+fn setup(label: &str) -> TempDir {
+    workspace(label, 40, 40, &tiny_config("cli-test", 7, 6))
 }
 
 fn train(config: &Path, data: &Path, out: &Path, extra: &[&str]) -> Command {
@@ -97,8 +77,8 @@ fn final_weights(out: &Path) -> Vec<f32> {
 
 #[test]
 fn a_run_killed_mid_training_resumes_to_the_same_result() {
-    let (data, config) = setup("resume");
-    let root = config.parent().unwrap();
+    let root = setup("resume");
+    let (data, config) = (root.join("data"), root.join("config.toml"));
     let straight = root.join("straight");
     let output = run(train(&config, &data, &straight, &[]));
     assert!(output.status.success(), "{}", stderr(&output));
@@ -180,8 +160,9 @@ fn assert_same_weights(a: &Path, b: &Path, when: &str) {
 
 #[test]
 fn a_diverging_run_is_marked_and_exits_non_zero() {
-    let (data, config) = setup("diverge");
-    let out = config.parent().unwrap().join("run");
+    let root = setup("diverge");
+    let (data, config) = (root.join("data"), root.join("config.toml"));
+    let out = root.join("run");
     let output = run(train(
         &config,
         &data,
@@ -207,8 +188,9 @@ fn a_diverging_run_is_marked_and_exits_non_zero() {
 
 #[test]
 fn an_existing_run_is_not_overwritten_without_resume() {
-    let (data, config) = setup("exists");
-    let out = config.parent().unwrap().join("run");
+    let root = setup("exists");
+    let (data, config) = (root.join("data"), root.join("config.toml"));
+    let out = root.join("run");
     assert!(
         run(train(&config, &data, &out, &["--set", "epochs=1"]))
             .status
@@ -223,8 +205,8 @@ fn an_existing_run_is_not_overwritten_without_resume() {
 
 #[test]
 fn bad_input_gets_a_clear_error() {
-    let (data, config) = setup("errors");
-    let root = config.parent().unwrap();
+    let root = setup("errors");
+    let (data, config) = (root.join("data"), root.join("config.toml"));
     let missing = root.join("no-such-dir");
     let cases: [(&Path, Vec<&str>, &str); 4] = [
         (
@@ -257,8 +239,9 @@ fn bad_input_gets_a_clear_error() {
 
 #[test]
 fn unreadable_run_state_is_an_error_never_a_silent_restart() {
-    let (data, config) = setup("unreadable");
-    let out = config.parent().unwrap().join("run");
+    let root = setup("unreadable");
+    let (data, config) = (root.join("data"), root.join("config.toml"));
+    let out = root.join("run");
     let first = run(train(&config, &data, &out, &["--set", "epochs=2"]));
     assert!(first.status.success(), "{}", stderr(&first));
     let metrics = std::fs::read(out.join("metrics.csv")).unwrap();
@@ -286,8 +269,9 @@ fn unreadable_run_state_is_an_error_never_a_silent_restart() {
 
 #[test]
 fn a_fresh_run_does_not_keep_stale_diagnostics() {
-    let (data, config) = setup("stale");
-    let out = config.parent().unwrap().join("run");
+    let root = setup("stale");
+    let (data, config) = (root.join("data"), root.join("config.toml"));
+    let out = root.join("run");
     let first = run(train(&config, &data, &out, &["--set", "epochs=1"]));
     assert!(first.status.success(), "{}", stderr(&first));
     // Leftovers of an earlier run whose summary and checkpoint are gone.
@@ -313,8 +297,9 @@ fn a_fresh_run_does_not_keep_stale_diagnostics() {
 
 #[test]
 fn a_second_process_on_the_same_run_directory_is_refused() {
-    let (data, config) = setup("lock");
-    let out = config.parent().unwrap().join("run");
+    let root = setup("lock");
+    let (data, config) = (root.join("data"), root.join("config.toml"));
+    let out = root.join("run");
     let mut first = train(&config, &data, &out, &["--set", "epochs=50"])
         .stdout(std::process::Stdio::null())
         .spawn()
@@ -355,8 +340,8 @@ fn prune_and_compare_both_default_to_the_last_checkpoint() {
 
 #[test]
 fn sigterm_checkpoints_mid_epoch_and_resume_is_exact() {
-    let (data, config) = setup("sigterm");
-    let root = config.parent().unwrap();
+    let root = setup("sigterm");
+    let (data, config) = (root.join("data"), root.join("config.toml"));
     // Small batches: many steps per epoch, so the signal lands mid-epoch.
     let args = ["--set", "epochs=3", "--set", "batch_size=5"];
     let straight = root.join("straight");

@@ -56,23 +56,6 @@ fn a_training_step_on_wgpu_equals_the_flex_step_for_every_potential_and_step_for
     }
 }
 
-const CONFIG: &str = r#"
-name = "wgpu-test"
-seed = 3
-epochs = 1
-batch_size = 20
-lr = 0.05
-
-[model]
-width_divisor = 16
-
-[data]
-download = false
-
-[optimizer]
-potential = { kind = "hyperbolic", lambda = 0.01 }
-"#;
-
 fn train(root: &Path, out: &str, backend: &str, extra: &[&str]) -> std::process::Output {
     Command::new(env!("CARGO_BIN_EXE_mirrorburn"))
         .args(["train", "--config"])
@@ -102,9 +85,7 @@ fn train_losses(dir: &Path) -> Vec<f64> {
 
 #[test]
 fn a_tiny_run_on_wgpu_writes_a_complete_run_directory_and_checkpoints_move_between_backends() {
-    let root = temp_dir("wgpu");
-    write_cifar_dir(&root.join("data"), 20, 20);
-    std::fs::write(root.join("config.toml"), CONFIG).unwrap();
+    let root = workspace("wgpu", 20, 20, &tiny_config("wgpu-test", 3, 1));
 
     let output = train(&root, "wgpu", "wgpu", &[]);
     assert!(output.status.success(), "{}", stderr(&output));

@@ -35,11 +35,16 @@ pub fn fused_update<const D: usize>(
     grad: Tensor<D>,
     update: impl Fn(f32, f32) -> f32 + Sync,
 ) -> Tensor<D> {
-    map_chunks(theta, grad, |t, g| {
-        for (t, &g) in t.iter_mut().zip(g) {
-            *t = update(*t, g);
-        }
-    })
+    map_chunks(
+        theta,
+        grad,
+        #[inline(always)]
+        |t, g| {
+            for (t, &g) in t.iter_mut().zip(g) {
+                *t = update(*t, g);
+            }
+        },
+    )
 }
 
 /// Like [`fused_update`] for updates with a cheap, branch-free form that is accurate on most
@@ -52,24 +57,29 @@ pub fn fused_update_checked<const D: usize>(
     fast: impl Fn(f32, f32) -> f32 + Sync,
     exact: impl Fn(f32, f32) -> f32 + Sync,
 ) -> Tensor<D> {
-    map_chunks(theta, grad, |t, g| {
-        // Blocks small enough for a stack buffer that stays in L1.
-        let mut values = [0.0f32; BLOCK];
-        for (t, g) in t.chunks_mut(BLOCK).zip(g.chunks(BLOCK)) {
-            let values = &mut values[..t.len()];
-            for ((value, &t), &g) in values.iter_mut().zip(&*t).zip(g) {
-                *value = fast(t, g);
-            }
-            // A branch-free scan first: most blocks need no exact step at all.
-            if values.iter().fold(false, |any, v| any | v.is_nan()) {
-                for ((t, &g), &value) in t.iter_mut().zip(g).zip(&*values) {
-                    *t = if value.is_nan() { exact(*t, g) } else { value };
+    map_chunks(
+        theta,
+        grad,
+        #[inline(always)]
+        |t, g| {
+            // Blocks small enough for a stack buffer that stays in L1.
+            let mut values = [0.0f32; BLOCK];
+            for (t, g) in t.chunks_mut(BLOCK).zip(g.chunks(BLOCK)) {
+                let values = &mut values[..t.len()];
+                for ((value, &t), &g) in values.iter_mut().zip(&*t).zip(g) {
+                    *value = fast(t, g);
                 }
-            } else {
-                t.copy_from_slice(values);
+                // A branch-free scan first: most blocks need no exact step at all.
+                if values.iter().fold(false, |any, v| any | v.is_nan()) {
+                    for ((t, &g), &value) in t.iter_mut().zip(g).zip(&*values) {
+                        *t = if value.is_nan() { exact(*t, g) } else { value };
+                    }
+                } else {
+                    t.copy_from_slice(values);
+                }
             }
-        }
-    })
+        },
+    )
 }
 
 /// Runs `per_chunk` over matching chunks of the two tensors' buffers in parallel.
@@ -90,8 +100,30 @@ fn map_chunks<const D: usize>(
     values_mut
         .par_chunks_mut(CHUNK)
         .zip(grads.par_chunks(CHUNK))
-        .for_each(|(t, g)| per_chunk(t, g));
+        .for_each(|(t, g)| run_chunk(&per_chunk, t, g));
     Tensor::<D>::from_data(values, &device).reshape(shape)
+}
+
+/// Runs `per_chunk`, compiled for AVX2 when the CPU has it: the same IEEE operations on twice the
+/// lanes of the x86-64 baseline (no fused multiply-add is introduced, so the results are
+/// bit-identical on every CPU).
+fn run_chunk(per_chunk: &impl Fn(&mut [f32], &[f32]), t: &mut [f32], g: &[f32]) {
+    #[cfg(all(target_arch = "x86_64", test))]
+    if tests::BASELINE_ONLY.load(Ordering::Relaxed) {
+        return per_chunk(t, g);
+    }
+    #[cfg(target_arch = "x86_64")]
+    if std::is_x86_feature_detected!("avx2") {
+        // SAFETY: the CPU supports AVX2.
+        return unsafe { run_chunk_avx2(per_chunk, t, g) };
+    }
+    per_chunk(t, g)
+}
+
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2")]
+fn run_chunk_avx2(per_chunk: &impl Fn(&mut [f32], &[f32]), t: &mut [f32], g: &[f32]) {
+    per_chunk(t, g)
 }
 
 /// The primal step of a non-Euclidean map in one pass; the tensors must satisfy [`on_host_f32`].
@@ -174,7 +206,6 @@ pub fn dual_step<const D: usize>(
         }
         MirrorMap::PHomogeneous { .. } => {
             let sp = map.scaled().expect("p-homogeneous");
-            // One monomorphised kernel per exponent kind (see `primal_step`).
             // One monomorphised kernel per exponent kind (see `primal_step`); the fast pass in
             // f32, the full solve in f64.
             let e = sp.e();
@@ -365,4 +396,76 @@ fn p_dual(sp: ScaledP, t: f32, g: f32, lr: f64, pow: impl Fn(f64) -> f64) -> (f3
 /// computed by multiplications, exactly and without `powf`.
 fn integer_power(e: f64) -> Option<i32> {
     (e.fract() == 0.0 && (0.0..=64.0).contains(&e) && (e as i32) % 2 == 0).then_some(e as i32)
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::atomic::{AtomicBool, Ordering};
+
+    use burn::tensor::{Device, Tensor, TensorData};
+
+    use super::*;
+    use crate::optim::{Potential, WidthScaling};
+    use crate::test_support::{POTENTIALS, test_seed};
+
+    /// Makes [`run_chunk`] skip the AVX2 kernels (other tests running meanwhile merely take the
+    /// baseline kernels, which give the same bits).
+    pub(super) static BASELINE_ONLY: AtomicBool = AtomicBool::new(false);
+
+    type Step = fn(MirrorMap, Tensor<1>, Tensor<1>, f64) -> Tensor<1>;
+
+    #[test]
+    fn the_avx2_kernels_give_the_baseline_bits() {
+        let seed = test_seed(11);
+        let mut state = seed.wrapping_add(0x9e37_79b9_7f4a_7c15);
+        let mut uniform = move || {
+            state = state
+                .wrapping_mul(6_364_136_223_846_793_005)
+                .wrapping_add(1_442_695_040_888_963_407);
+            (state >> 40) as f32 / (1u64 << 24) as f32 - 0.5
+        };
+        // Weights across 1e-8..1 of both signs, exact zeros, and gradients up to large steps.
+        let theta: Vec<f32> = (0..4099)
+            .map(|i| match i % 7 {
+                0 => 0.0,
+                k => uniform() * 10f32.powi(-k),
+            })
+            .collect();
+        let grad: Vec<f32> = (0..4099)
+            .map(|i| uniform() * [1.0, 50.0, 0.0][i % 3])
+            .collect();
+        let device = Device::flex();
+        let tensor =
+            |v: &[f32]| Tensor::<1>::from_data(TensorData::new(v.to_vec(), [v.len()]), &device);
+        let bits = |t: Tensor<1>| -> Vec<u32> {
+            t.into_data()
+                .try_to_vec::<f32>()
+                .unwrap()
+                .iter()
+                .map(|v| v.to_bits())
+                .collect()
+        };
+        for potential in POTENTIALS.into_iter().chain([Potential::PHomogeneous {
+            p: 2.5,
+            lambda: 0.1,
+        }]) {
+            let map = MirrorMap::new(potential, WidthScaling::FanIn, 512);
+            for lr in [1e-3, 0.1] {
+                let steps: [(&str, Step); 2] = [("primal", primal_step), ("dual", dual_step)];
+                for (name, step) in steps {
+                    let run = |baseline: bool| {
+                        BASELINE_ONLY.store(baseline, Ordering::Relaxed);
+                        let out = bits(step(map, tensor(&theta), tensor(&grad), lr));
+                        BASELINE_ONLY.store(false, Ordering::Relaxed);
+                        out
+                    };
+                    assert_eq!(
+                        run(false),
+                        run(true),
+                        "{potential:?} {name} at lr {lr} (seed {seed})"
+                    );
+                }
+            }
+        }
+    }
 }

@@ -95,15 +95,76 @@ pub fn serve(body: Vec<u8>, requests: usize) -> String {
     url
 }
 
-/// A fresh empty directory under the system temp dir.
-pub fn temp_dir(label: &str) -> PathBuf {
+/// Set to keep every test directory (they are otherwise removed when a test passes).
+pub const KEEP_VARIABLE: &str = "MIRRORBURN_KEEP_TEST_DIRS";
+
+/// A fresh empty directory under the system temp dir, removed when dropped, except when the test
+/// is failing (its path is printed, for inspection) or `$MIRRORBURN_KEEP_TEST_DIRS` is set.
+pub struct TempDir(PathBuf);
+
+impl std::ops::Deref for TempDir {
+    type Target = Path;
+    fn deref(&self) -> &Path {
+        &self.0
+    }
+}
+
+impl AsRef<Path> for TempDir {
+    fn as_ref(&self) -> &Path {
+        &self.0
+    }
+}
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        if std::thread::panicking() || std::env::var_os(KEEP_VARIABLE).is_some() {
+            eprintln!("test directory kept: {}", self.0.display());
+        } else {
+            let _ = std::fs::remove_dir_all(&self.0);
+        }
+    }
+}
+
+/// A fresh [`TempDir`] named after `label`.
+pub fn temp_dir(label: &str) -> TempDir {
     let dir = std::env::temp_dir().join(format!(
         "mirrorburn-{label}-{}-{}",
         std::process::id(),
         rand_suffix()
     ));
     std::fs::create_dir_all(&dir).unwrap();
-    dir
+    TempDir(dir)
+}
+
+/// The tiny training config of the CLI tests: VGG-16 at width/16, batch 20, lr 0.05, the
+/// hyperbolic map at lambda 0.01, no download.
+pub fn tiny_config(name: &str, seed: u64, epochs: usize) -> String {
+    format!(
+        r#"name = "{name}"
+seed = {seed}
+epochs = {epochs}
+batch_size = 20
+lr = 0.05
+
+[model]
+width_divisor = 16
+
+[data]
+download = false
+
+[optimizer]
+potential = {{ kind = "hyperbolic", lambda = 0.01 }}
+"#
+    )
+}
+
+/// A [`TempDir`] holding generated data in `data/` (`per_file` images per training file, `test`
+/// test images) and `config` as `config.toml`.
+pub fn workspace(label: &str, per_file: usize, test: usize, config: &str) -> TempDir {
+    let root = temp_dir(label);
+    write_cifar_dir(&root.join("data"), per_file, test);
+    std::fs::write(root.join("config.toml"), config).unwrap();
+    root
 }
 
 fn rand_suffix() -> u64 {
