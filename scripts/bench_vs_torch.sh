@@ -4,6 +4,7 @@
 # scripts/torch_reference.py on the same bias-free VGG-16, batch and widths. Prints the ratio
 # mirrorburn / PyTorch last (> 1: mirrorburn is faster).
 #   scripts/bench_vs_torch.sh [--backend flex|wgpu|cuda] [--repeats N] [--binary PATH]
+# PyTorch runs under $PYTHON (default python3), e.g. PYTHON=venv/bin/python.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 backend=flex repeats=10 binary=target/release/mirrorburn widths=1,8 batch=100
@@ -22,7 +23,7 @@ torch_device=cpu
 threads=$(nproc)
 ours=$("$binary" bench --backend "$backend" --parts step --step-widths "$widths" \
     --batch-size "$batch" --repeats "$repeats" | tee /dev/stderr)
-theirs=$(python3 scripts/torch_reference.py --width-divisors "$widths" --batch-size "$batch" \
+theirs=$("${PYTHON:-python3}" scripts/torch_reference.py --width-divisors "$widths" --batch-size "$batch" \
     --repeats "$repeats" --threads "$threads" --device "$torch_device" | tee /dev/stderr) || theirs=""
 echo
 echo "| width | mirrorburn $backend img/s (gd step) | PyTorch $torch_device img/s | ratio |"

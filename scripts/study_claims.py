@@ -4,8 +4,9 @@
 
     python3 scripts/study_claims.py [artifacts/sweeps/study-cpu]
 
-For each seed it compares the methods (GD, hyperbolic, p = 10 at lambda 1e-5, and each potential
-at lambda 1e-5 vs 0.01) and prints, per claim, on how many seeds it holds, with the values.
+For each seed it compares the methods (GD, hyperbolic, p = 10 at lambda 1e-5; each potential at
+lambda 1e-5, 0.01 and 1; primal vs dual step at the same epoch) and prints, per claim, on how many
+seeds it holds, with the values.
 """
 import csv
 import json
@@ -28,7 +29,10 @@ def run(name):
         for row in csv.DictReader(open(d / "pruning.csv")):
             pruning[(row["scope"], round(float(row["sparsity"]), 3))] = float(row["val_acc"])
     margins = list(csv.DictReader(open(d / "margins.csv")))
+    first = {h["epoch"]: h["summary"]["l1_over_l2"] for h in hist if h["layer"] == 0}
     return {
+        "first_by_epoch": first,
+        "acc_by_epoch": {int(m["epoch"]): float(m["train_acc"]) for m in metrics},
         "epochs": last_epoch,
         "train_acc": float(metrics[-1]["train_acc"]),
         "first_l1l2": at_end[0]["summary"]["l1_over_l2"],
@@ -53,8 +57,8 @@ def claim(text, pairs):
 seeds = [1, 2, 3]
 runs = {}
 for seed in seeds:
-    for name in ["gd", "hyperbolic-lambda1e-5", "hyperbolic-lambda0.01", "p10-lambda1e-5",
-                 "p10-lambda0.01", "hyperbolic-dual", "p10-dual"]:
+    for name in ["gd", "hyperbolic-lambda1e-5", "hyperbolic-lambda0.01", "hyperbolic-lambda1.0",
+                 "p10-lambda1e-5", "p10-lambda0.01", "p10-lambda1.0", "hyperbolic-dual", "p10-dual"]:
         runs[(name, seed)] = run(f"{name}-seed{seed}")
 
 print("Fit (final training accuracy):")
@@ -93,15 +97,42 @@ for p10 in ["p10-lambda1e-5", "p10-lambda0.01"]:
             claim(f"p = 10 ({p10}) least robust to {scope} pruning at {sparsity:.0%}", per_seed(lambda s: (
                 g(p10, s)["pruning"][key] < min(g("gd", s)["pruning"][key], g("hyperbolic-lambda1e-5", s)["pruning"][key]),
                 f"seed {s}: p10 {fmt(g(p10, s)['pruning'][key])}, gd {fmt(g('gd', s)['pruning'][key])}, hyp {fmt(g('hyperbolic-lambda1e-5', s)['pruning'][key])}")))
+def gd_distance(name, s):
+    return abs(g(name, s)["first_l1l2"] - g("gd", s)["first_l1l2"])
+
+
+print("\nLemma 4.10 (lambda must be small to change the representation): distance of the first-layer")
+print("l1/l2 from GD's, per lambda")
 for pot in ["hyperbolic", "p10"]:
-    claim(f"{pot}: lambda 0.01 is closer to GD's first-layer l1/l2 than lambda 1e-5", per_seed(lambda s: (
-        abs(g(f"{pot}-lambda0.01", s)["first_l1l2"] - g("gd", s)["first_l1l2"]) < abs(g(f"{pot}-lambda1e-5", s)["first_l1l2"] - g("gd", s)["first_l1l2"]),
-        f"seed {s}: 1e-5 {fmt(g(f'{pot}-lambda1e-5', s)['first_l1l2'])}, 0.01 {fmt(g(f'{pot}-lambda0.01', s)['first_l1l2'])}, gd {fmt(g('gd', s)['first_l1l2'])}")))
+    for small, large in [("1e-5", "0.01"), ("0.01", "1.0"), ("1e-5", "1.0")]:
+        claim(f"{pot}: lambda {large} is closer to GD than lambda {small}", per_seed(lambda s: (
+            gd_distance(f"{pot}-lambda{large}", s) < gd_distance(f"{pot}-lambda{small}", s),
+            f"seed {s}: " + ", ".join(f"{lam} {fmt(g(f'{pot}-lambda{lam}', s)['first_l1l2'])}"
+                                      for lam in ["1e-5", "0.01", "1.0"])
+            + f", gd {fmt(g('gd', s)['first_l1l2'])}")))
 print()
 claim("last layer unchanged: hyperbolic's and p = 10's (lambda 0.01) last-layer l1/l2 within 5% of GD's", per_seed(lambda s: (
     all(abs(g(n, s)["last_l1l2"] / g("gd", s)["last_l1l2"] - 1) < 0.05 for n in ["hyperbolic-lambda1e-5", "p10-lambda0.01"]),
     f"seed {s}: gd {fmt(g('gd', s)['last_l1l2'])}, hyp {fmt(g('hyperbolic-lambda1e-5', s)['last_l1l2'])}, p10 {fmt(g('p10-lambda0.01', s)['last_l1l2'])}")))
+
+
+def at_epoch(name, s, epoch):
+    r = g(name, s)
+    return r["first_by_epoch"][epoch], r["acc_by_epoch"][epoch]
+
+
+print("\nPrimal vs exact (dual) step at lambda 1e-5, first-layer l1/l2 (train acc in brackets)")
 for pot in ["hyperbolic", "p10"]:
-    claim(f"{pot}: primal and dual step give first-layer l1/l2 within 2% (lambda 1e-5)", per_seed(lambda s: (
-        abs(g(f"{pot}-dual", s)["first_l1l2"] / g(f"{pot}-lambda1e-5", s)["first_l1l2"] - 1) < 0.02,
-        f"seed {s}: primal {fmt(g(f'{pot}-lambda1e-5', s)['first_l1l2'])}, dual {fmt(g(f'{pot}-dual', s)['first_l1l2'])}")))
+    for epoch in [100, "end"]:
+        def compare(s, epoch=epoch, pot=pot):
+            primal, dual = f"{pot}-lambda1e-5", f"{pot}-dual"
+            if epoch == "end":
+                (pv, pa), (dv, da) = ((g(n, s)["first_l1l2"], g(n, s)["train_acc"]) for n in (primal, dual))
+                where = f"at the end (epochs {g(primal, s)['epochs']} / {g(dual, s)['epochs']})"
+            else:
+                (pv, pa), (dv, da) = at_epoch(primal, s, epoch), at_epoch(dual, s, epoch)
+                where = f"at epoch {epoch}"
+            return (abs(dv / pv - 1) < 0.02,
+                    f"seed {s} {where}: primal {fmt(pv)} [{pa:.2f}], dual {fmt(dv)} [{da:.2f}]")
+        claim(f"{pot}: primal and dual within 2% at {'the end' if epoch == 'end' else f'epoch {epoch}'}",
+              per_seed(compare))

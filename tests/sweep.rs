@@ -140,6 +140,32 @@ fn an_interrupted_sweep_resumes_to_the_same_table() {
         table
     );
 
+    // Extended by an epoch, every run resumes; a pruning curve left from epoch 2 is removed and
+    // the best setting is pruned again: every pruning.csv evaluates the epoch-3 weights.
+    let output = sweep(&file, &data, &straight, &["--set", "epochs=3"])
+        .output()
+        .unwrap();
+    assert!(output.status.success(), "{}", stderr(&output));
+    let best = best_run(&straight);
+    for entry in std::fs::read_dir(straight.join("runs")).unwrap() {
+        let run = mirrorburn::rundir::RunDir::new(entry.unwrap().path());
+        let metrics = run.read_metrics().unwrap();
+        assert_eq!(metrics.len(), 3);
+        let Some(rows) = run.read_pruning().unwrap() else {
+            assert!(!run.root().ends_with(&best), "best run {best} not pruned");
+            continue;
+        };
+        let unpruned = rows.iter().find(|row| row.sparsity == 0.0).unwrap();
+        let (epoch2, epoch3) = (metrics[1].val_loss, metrics[2].val_loss);
+        assert!(
+            (unpruned.val_loss - epoch3).abs() < 1e-4 * epoch3
+                && (unpruned.val_loss - epoch2).abs() > 1e-4 * epoch2,
+            "{}: unpruned val loss {} vs epoch 2 {epoch2}, epoch 3 {epoch3}",
+            run.root().display(),
+            unpruned.val_loss
+        );
+    }
+
     // A changed config under the same run names is refused, naming the key.
     let output = sweep(&file, &data, &killed, &["--set", "batch_size=10"])
         .output()

@@ -126,7 +126,7 @@ fn run_chunk_avx2(per_chunk: &impl Fn(&mut [f32], &[f32]), t: &mut [f32], g: &[f
     per_chunk(t, g)
 }
 
-/// The primal step of a non-Euclidean map in one pass; the tensors must satisfy [`on_host_f32`].
+/// The primal step of any map in one pass; the tensors must satisfy [`on_host_f32`].
 pub fn primal_step<const D: usize>(
     map: MirrorMap,
     theta: Tensor<D>,
@@ -134,7 +134,12 @@ pub fn primal_step<const D: usize>(
     lr: f64,
 ) -> Tensor<D> {
     match map {
-        MirrorMap::Euclidean => theta - grad.mul_scalar(lr),
+        // `g * lr` rounded, then the subtraction: Burn's SGD bit for bit, without its two
+        // temporary tensors.
+        MirrorMap::Euclidean => {
+            let lr = lr as f32;
+            fused_update(theta, grad, move |t, g| t - g * lr)
+        }
         MirrorMap::Hyperbolic { c, s } => {
             let (offset, scale) = ((1.0 / (s * s)) as f32, (lr / c) as f32);
             fused_update(theta, grad, move |t, g| {
@@ -183,7 +188,7 @@ pub fn dual_step<const D: usize>(
     let fallbacks = AtomicU64::new(0);
     let fallbacks = &fallbacks;
     let out = match map {
-        MirrorMap::Euclidean => theta - grad.mul_scalar(lr),
+        MirrorMap::Euclidean => primal_step(map, theta, grad, lr),
         MirrorMap::Hyperbolic { c, s } => {
             let (inv_s2, scale) = (1.0 / (s * s), lr / c);
             let (offset, scale32) = (inv_s2 as f32, scale as f32);

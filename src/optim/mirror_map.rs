@@ -161,7 +161,7 @@ impl MirrorMap {
         grad: Tensor<D>,
         lr: f64,
     ) -> Tensor<D> {
-        if *self != MirrorMap::Euclidean && on_host_f32(&theta, &grad) {
+        if on_host_f32(&theta, &grad) {
             return fused_cpu::primal_step(*self, theta, grad, lr);
         }
         match *self {

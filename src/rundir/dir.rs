@@ -355,15 +355,19 @@ impl RunDir {
             HISTOGRAMS_FILE,
             PRUNING_FILE,
         ] {
-            let path = self.path(file);
-            match fs::remove_file(&path) {
-                Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
-                    return Err(RunDirError::Read { path, source: e });
-                }
-                _ => {}
-            }
+            self.remove(file)?;
         }
         Ok(())
+    }
+
+    /// Removes `relative` if present; whether it was.
+    fn remove(&self, relative: &str) -> Result<bool, RunDirError> {
+        let path = self.path(relative);
+        match fs::remove_file(&path) {
+            Ok(()) => Ok(true),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(false),
+            Err(e) => Err(RunDirError::Read { path, source: e }),
+        }
     }
 
     // --- pruning.csv
@@ -374,6 +378,12 @@ impl RunDir {
             return Ok(None);
         };
         pruning::parse(&self.path(PRUNING_FILE), &text).map(Some)
+    }
+
+    /// Removes `pruning.csv` (it describes weights that further training replaces); whether there
+    /// was one.
+    pub fn remove_pruning(&self) -> Result<bool, RunDirError> {
+        self.remove(PRUNING_FILE)
     }
 
     /// Writes `pruning.csv`.

@@ -102,6 +102,12 @@ fn train_run(
         rows = run.read_metrics()?;
         rows.retain(|row| row.epoch <= start_epoch);
         run.truncate_diagnostics_after(start_epoch)?;
+        if run.remove_pruning()? {
+            println!(
+                "removed pruning.csv: it described the weights of epoch {start_epoch} or earlier \
+                 (prune again after training; a sweep does it itself)"
+            );
+        }
         let initial: Vec<f64> = run
             .read_balance()?
             .into_iter()
