@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
 # mirrorburn's training step against PyTorch's, in one session on the same machine, threads and
 # device: `mirrorburn bench --parts step` (GD row: the SGD-equivalent step) and
-# scripts/torch_reference.py on the same bias-free VGG-16, batch and widths. Prints the ratio
-# mirrorburn / PyTorch last (> 1: mirrorburn is faster).
+# scripts/torch_reference.py on the same bias-free VGG-16, batch and widths, then the convolution
+# alone per VGG-16 layer shape (`mirrorburn bench --parts conv` and `torch_reference.py
+# --conv-layers`; flex only). Prints the ratios mirrorburn / PyTorch last (> 1: mirrorburn is
+# faster): per layer shape and part, per width for the 13 layers, and for the whole step.
 #   scripts/bench_vs_torch.sh [--backend flex|wgpu|cuda] [--repeats N] [--binary PATH]
 # PyTorch runs under $PYTHON (default python3), e.g. PYTHON=venv/bin/python.
 set -euo pipefail
@@ -21,10 +23,40 @@ done
 torch_device=cpu
 [ "$backend" = flex ] || torch_device=cuda
 threads=$(nproc)
-ours=$("$binary" bench --backend "$backend" --parts step --step-widths "$widths" \
+parts=step conv_flag=""
+[ "$backend" = flex ] && parts=step,conv conv_flag=--conv-layers
+ours=$("$binary" bench --backend "$backend" --parts "$parts" --step-widths "$widths" \
     --batch-size "$batch" --repeats "$repeats" | tee /dev/stderr)
 theirs=$("${PYTHON:-python3}" scripts/torch_reference.py --width-divisors "$widths" --batch-size "$batch" \
-    --repeats "$repeats" --threads "$threads" --device "$torch_device" | tee /dev/stderr) || theirs=""
+    --repeats "$repeats" --threads "$threads" --device "$torch_device" $conv_flag | tee /dev/stderr) || theirs=""
+if [ -n "$conv_flag" ] && [ -n "$theirs" ]; then
+    echo
+    echo "Convolution per layer shape, ms (ratio = PyTorch ms / mirrorburn ms; > 1: mirrorburn is faster)"
+    echo
+    echo "| width | layer | n | ours fwd | torch fwd | ratio | ours dgrad | torch dgrad | ratio | ours wgrad | torch wgrad | ratio |"
+    echo "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"
+    # Join our rows (under a "(flex, width/k" or "(flex, full width" heading) with PyTorch's.
+    awk -F'|' '
+        FNR == NR { if ($2 ~ /torch 1\//) { w = $2; gsub(/ |torch/, "", w); key = w " " $3; gsub(/ +/, " ", key);
+                    t[key] = $5 "|" $6 "|" $7 } next }
+        /layer shape \(flex, full width/ { width = "1/1" }
+        /layer shape \(flex, width\// { match($0, /width\/[0-9]+/); width = "1/" substr($0, RSTART + 6, RLENGTH - 6) }
+        $2 ~ /^ [0-9]+-[0-9]+@[0-9]+ $/ {
+            key = width " " $2; gsub(/ +/, " ", key)
+            if (!(key in t)) next
+            split(t[key], p, "|"); n = $3 + 0; first = ($2 ~ /^ 3-/)
+            printf "| %s | %s | %d |", width, $2, n
+            for (i = 0; i < 3; i++) {
+                mine = $(4 + 3 * i) + 0; torch = p[i + 1] + 0
+                printf " %.2f | %.2f | %.2f |", mine, torch, torch / mine
+                if (!(i == 1 && first)) { sm[width] += n * mine; st[width] += n * torch }
+            }
+            print ""
+            order[width] = 1
+        }
+        END { for (w in order) printf "| %s | **all 13 layers, all three parts** | 13 | %.1f | %.1f | %.2f |\n", w, sm[w], st[w], st[w] / sm[w] }
+    ' <(echo "$theirs") <(echo "$ours")
+fi
 echo
 echo "| width | mirrorburn $backend img/s (gd step) | PyTorch $torch_device img/s | ratio |"
 echo "|---|---:|---:|---:|"

@@ -7,6 +7,9 @@ GD mirror step is), timed as the median of --repeats steps after one warm-up.
     python3 scripts/torch_reference.py --width-divisors 1,8 --batch-size 100 --repeats 10
 
 Prints one line per width: `torch <device> width 1/<k> batch <b>: <img/s> img/s (<ms> ms/step)`.
+With --conv-layers, also a Markdown table per width of the convolution alone per VGG-16 layer
+shape (forward, input gradient, weight gradient; median ms), rows keyed like
+`mirrorburn bench --parts conv`: `| torch 1/<k> | <in>-<out>@<side> | <n> | fwd | dgrad | wgrad |`.
 """
 import argparse
 import statistics
@@ -71,6 +74,47 @@ def step_seconds(width_divisor, batch_size, repeats, device, lr=1e-3):
     return statistics.median(times[1:])
 
 
+def conv_layer_shapes(width_divisor):
+    """(in, out, side, count) of each run of equal conv layers of VGG-16, in order."""
+    shapes, in_channels, side = [], 3, 32
+    for entry in PLAN:
+        if entry == "M":
+            side //= 2
+            continue
+        out_channels = max(entry // width_divisor, 1)
+        if shapes and shapes[-1][:3] == (in_channels, out_channels, side):
+            shapes[-1] = (*shapes[-1][:3], shapes[-1][3] + 1)
+        else:
+            shapes.append((in_channels, out_channels, side, 1))
+        in_channels = out_channels
+    return shapes
+
+
+def median_ms(repeats, device, work):
+    times = []
+    for _ in range(repeats + 1):
+        sync(device)
+        start = time.perf_counter()
+        work()
+        sync(device)
+        times.append(1e3 * (time.perf_counter() - start))
+    return statistics.median(times[1:])
+
+
+def conv_layer_rows(width_divisor, batch_size, repeats, device):
+    torch.manual_seed(0)
+    for cin, cout, side, count in conv_layer_shapes(width_divisor):
+        x = torch.randn(batch_size, cin, side, side, device=device)
+        w = torch.randn(cout, cin, 3, 3, device=device)
+        g = torch.randn(batch_size, cout, side, side, device=device)
+        with torch.no_grad():
+            fwd = median_ms(repeats, device, lambda: F.conv2d(x, w, padding=1))
+            dgrad = median_ms(repeats, device, lambda: torch.nn.grad.conv2d_input(x.shape, w, g, padding=1))
+            wgrad = median_ms(repeats, device, lambda: torch.nn.grad.conv2d_weight(x, w.shape, g, padding=1))
+        print(f"| torch 1/{width_divisor} | {cin}-{cout}@{side} | {count} | {fwd:.2f} | {dgrad:.2f} | {wgrad:.2f} |",
+              flush=True)
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--width-divisors", default="1,8")
@@ -78,6 +122,8 @@ def main():
     parser.add_argument("--repeats", type=int, default=10)
     parser.add_argument("--threads", type=int, default=0, help="CPU threads (0: PyTorch's default)")
     parser.add_argument("--device", default="cpu", help="cpu or cuda")
+    parser.add_argument("--conv-layers", action="store_true",
+                        help="also time the convolution alone per VGG-16 layer shape")
     args = parser.parse_args()
     if args.threads > 0:
         torch.set_num_threads(args.threads)
@@ -86,6 +132,8 @@ def main():
         seconds = step_seconds(k, args.batch_size, args.repeats, device)
         print(f"torch {device.type} width 1/{k} batch {args.batch_size}: "
               f"{args.batch_size / seconds:.1f} img/s ({1e3 * seconds:.1f} ms/step)", flush=True)
+        if args.conv_layers:
+            conv_layer_rows(k, args.batch_size, args.repeats, device)
 
 
 if __name__ == "__main__":

@@ -1,13 +1,14 @@
 //! mirrorburn: mirror-descent training and implicit-bias diagnostics on the Burn stack.
 //!
-//! Floors, from the ground up (nothing imports upward): `optim`, `model`, `data`, `backend`,
-//! `fsutil`, `plot` -> `config` -> `diagnostics`, `rundir` -> `train` -> `report`, `toy` ->
+//! Floors, from the ground up (nothing imports upward): `conv` -> `optim`, `model`, `data`,
+//! `backend`, `fsutil`, `plot` -> `config` -> `diagnostics`, `rundir` -> `train` -> `report`, `toy` ->
 //! `sweep` -> `commands`.
 
 pub mod backend;
 pub mod bench;
 pub mod commands;
 pub mod config;
+pub mod conv;
 pub mod data;
 pub mod diagnostics;
 pub mod fsutil;

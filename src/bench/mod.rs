@@ -1,8 +1,9 @@
 //! Benchmarks behind `mirrorburn bench`: the optimizer step alone, the whole training step, the
-//! data pipeline alone, and the backends' agreement on one step. Each returns rows and renders a
+//! data pipeline alone, the backends' agreement on one step, and the convolution per layer. Each returns rows and renders a
 //! Markdown table.
 
 mod agreement;
+mod conv;
 mod optimizer;
 mod pipeline;
 mod training_step;
@@ -11,6 +12,7 @@ pub use agreement::{
     AgreementRow, StepOutcome, agreement_optimizers, agreement_rows, agreement_table, compare,
     one_step,
 };
+pub use conv::{ConvRow, ConvTimes, conv_rows, conv_table};
 pub use optimizer::{BenchRow, run as optimizer_rows, to_markdown as optimizer_table};
 pub use pipeline::{PipelineRow, pipeline_row, pipeline_table, synthetic_batch, synthetic_split};
 pub use training_step::{StepRow, step_rows, step_table};
@@ -59,6 +61,17 @@ mod tests {
         assert_eq!(
             table.lines().filter(|l| l.starts_with("| 1/")).count(),
             8,
+            "{table}"
+        );
+        let conv = conv_rows(32, 3, 1);
+        assert_eq!(conv.iter().map(|r| r.count).sum::<usize>(), 13, "{conv:?}");
+        assert!(
+            conv.iter()
+                .all(|r| r.ours.weight_grad_ms > 0.0 && r.burn.forward_ms > 0.0)
+        );
+        let table = conv_table(&conv, 32, 3);
+        assert!(
+            table.contains("| 3-2@32 | 1 |") && table.contains("all 13 layers"),
             "{table}"
         );
         let pipeline = pipeline_row(40, 8, 1, &device);

@@ -9,8 +9,8 @@ use burn::module::Module;
 
 use crate::backend::{Backend, BackendDevice};
 use crate::bench::{
-    agreement_rows, agreement_table, optimizer_rows, optimizer_table, pipeline_row, pipeline_table,
-    step_rows, step_table,
+    agreement_rows, agreement_table, conv_rows, conv_table, optimizer_rows, optimizer_table,
+    pipeline_row, pipeline_table, step_rows, step_table,
 };
 use crate::fsutil::write_atomic;
 use crate::model::Vgg;
@@ -28,6 +28,9 @@ pub enum BenchPart {
     /// One training step on each backend against the same step on `flex` (with
     /// `--every-backend`: every compiled one).
     Agreement,
+    /// Our 3x3 convolution against Burn flex's, per VGG-16 layer shape at every
+    /// `--step-widths` divisor: forward, input gradient, weight gradient (on `flex` only).
+    Conv,
 }
 
 /// `mirrorburn bench` arguments.
@@ -97,6 +100,19 @@ pub fn execute(args: &BenchArgs, compute: &BackendDevice) -> anyhow::Result<()> 
                         args.batch_size,
                     )
                 }
+                BenchPart::Conv if compute.backend != Backend::Flex => continue,
+                BenchPart::Conv => args
+                    .step_widths
+                    .iter()
+                    .map(|&k| {
+                        conv_table(
+                            &conv_rows(k, args.batch_size, args.repeats),
+                            k,
+                            args.batch_size,
+                        )
+                    })
+                    .collect::<Vec<_>>()
+                    .join("\n"),
                 BenchPart::Data => pipeline_table(
                     &pipeline_row(20 * args.batch_size, args.batch_size, args.repeats, device),
                     name,

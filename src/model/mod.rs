@@ -6,4 +6,4 @@ mod vgg;
 
 pub use init::standard_normal;
 pub use mlp::BiasFreeMlp;
-pub use vgg::{NUM_CLASSES, Vgg};
+pub use vgg::{ConvLayerShape, NUM_CLASSES, Vgg, conv_layer_shapes};

@@ -1,6 +1,7 @@
 //! Bias-free VGG-16 for CIFAR-10 (DESIGN §2): 13 conv3x3 layers with ReLU and 2x2 max pooling
 //! after each block, one linear classifier, a bias only on the first conv, He-normal weights
-//! drawn on the host from the run seed (the same network on every backend).
+//! drawn on the host from the run seed (the same network on every backend). The convolutions run
+//! through [`conv3x3`]: our kernels on `flex`, Burn's elsewhere.
 
 use burn::module::{Module, Param};
 use burn::nn::conv::{Conv2d, Conv2dConfig};
@@ -11,6 +12,7 @@ use burn::tensor::{Device, Tensor, TensorData};
 use rand::{SeedableRng, rngs::StdRng};
 
 use super::init::he_normal;
+use crate::conv::conv3x3;
 
 /// Output channels of the 13 conv layers at full width; `None` marks a 2x2 max pool.
 const VGG16_PLAN: [Option<usize>; 18] = [
@@ -33,6 +35,37 @@ const VGG16_PLAN: [Option<usize>; 18] = [
     Some(512),
     None,
 ];
+
+/// One conv layer's shape: `in_channels -> out_channels` on `side x side` images.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct ConvLayerShape {
+    /// Input channels.
+    pub in_channels: usize,
+    /// Output channels.
+    pub out_channels: usize,
+    /// Image side (CIFAR-10: 32, halved by every pool).
+    pub side: usize,
+}
+
+/// The 13 conv layers' shapes of the VGG-16 at `width_divisor`, in order.
+pub fn conv_layer_shapes(width_divisor: usize) -> Vec<ConvLayerShape> {
+    let (mut shapes, mut in_channels, mut side) = (Vec::new(), 3, 32);
+    for entry in VGG16_PLAN {
+        match entry {
+            Some(channels) => {
+                let out_channels = (channels / width_divisor).max(1);
+                shapes.push(ConvLayerShape {
+                    in_channels,
+                    out_channels,
+                    side,
+                });
+                in_channels = out_channels;
+            }
+            None => side /= 2,
+        }
+    }
+    shapes
+}
 
 /// Number of CIFAR-10 classes.
 pub const NUM_CLASSES: usize = 10;
@@ -106,7 +139,8 @@ impl Vgg {
     pub fn forward(&self, images: Tensor<4>) -> Tensor<2> {
         let mut x = images;
         for (conv, &pool) in self.features.iter().zip(&self.pool_after) {
-            x = relu(conv.forward(x));
+            let bias = conv.bias.as_ref().map(|bias| bias.val());
+            x = relu(conv3x3(x, conv.weight.val(), bias));
             if pool {
                 x = self.pool.forward(x);
             }
@@ -189,6 +223,55 @@ mod tests {
             param_paths(&model).len(),
             "the first bias trains too"
         );
+    }
+
+    /// Our convolution (forward, input and weight gradient) equals Burn's on every layer shape
+    /// at widths 1, 8 and 16, for odd batch sizes and a batch of 1.
+    #[test]
+    fn our_convolution_equals_burns_on_every_layer_shape() {
+        use crate::conv::test_support::assert_conv_matches_burn;
+        let seed = crate::test_support::test_seed(17);
+        let device = Device::flex().autodiff();
+        device.seed(seed);
+        for (k, batches) in [(1, &[1, 3][..]), (8, &[1, 5, 7]), (16, &[1, 2, 9])] {
+            let mut shapes = conv_layer_shapes(k);
+            shapes.dedup(); // repeated shapes are adjacent
+            for shape in shapes {
+                for &batch in batches {
+                    let dims = (batch, shape.in_channels, shape.out_channels, shape.side);
+                    assert_conv_matches_burn(dims, &device, &format!("seed {seed}, width/{k}"));
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn layer_shapes_follow_the_plan() {
+        let shapes = conv_layer_shapes(8);
+        assert_eq!(shapes.len(), 13);
+        assert_eq!(
+            (
+                shapes[0].in_channels,
+                shapes[0].out_channels,
+                shapes[0].side
+            ),
+            (3, 8, 32)
+        );
+        assert_eq!(
+            (
+                shapes[12].in_channels,
+                shapes[12].out_channels,
+                shapes[12].side
+            ),
+            (64, 64, 2)
+        );
+        let model = Vgg::new(8, 0, &Device::flex());
+        for (conv, shape) in model.features.iter().zip(&shapes) {
+            assert_eq!(
+                conv.weight.dims(),
+                [shape.out_channels, shape.in_channels, 3, 3]
+            );
+        }
     }
 
     #[test]

@@ -1,0 +1,133 @@
+//! Our own 3x3 convolution (stride 1, padding 1, no dilation or groups) for the `flex` CPU
+//! backend, the one VGG-16 uses in all 13 layers.
+//!
+//! Burn's flex convolution runs one small GEMM per image (forward), a col2im scatter (input
+//! gradient) and one GEMM per input channel (weight gradient); on our VGG it made a training
+//! step 2-3x slower than PyTorch's. [`kernels`] computes the same three products as large GEMMs
+//! with the batch folded into the column dimension. The operation is registered with Burn through
+//! its backend-extension mechanism (`#[backend_extension]`): [`Conv3x3Backend`] is implemented
+//! for `Flex` (the kernels) and for `Autodiff<Flex>` (the forward kernel, and a backward step
+//! that calls the gradient kernels). [`conv3x3`] uses it for f32 tensors on `flex` and Burn's
+//! `conv2d` everywhere else (GPU backends, other dtypes), so a model calls one function.
+
+mod autodiff;
+pub mod kernels;
+
+#[cfg(test)]
+pub(crate) mod test_support;
+#[cfg(test)]
+mod tests;
+
+use std::sync::OnceLock;
+
+use burn::backend::tensor::FloatTensor;
+use burn::backend::{Backend, Dispatch, Flex, backend_extension};
+use burn::tensor::ops::ConvOptions;
+use burn::tensor::{DType, Device, Tensor, TensorData};
+
+use kernels::ConvShape;
+
+/// A backend that runs the 3x3, stride-1, padding-1 convolution itself.
+#[backend_extension(Flex, Autodiff)]
+pub trait Conv3x3Backend: Backend {
+    /// The convolution of `x` (`[batch, in, height, width]`, f32) with `weight`
+    /// (`[out, in, 3, 3]`, f32), padding 1, stride 1, no bias: `[batch, out, height, width]`.
+    fn conv3x3(x: FloatTensor<Self>, weight: FloatTensor<Self>) -> FloatTensor<Self>;
+}
+
+impl Conv3x3Backend for Flex {
+    fn conv3x3(x: FloatTensor<Self>, weight: FloatTensor<Self>) -> FloatTensor<Self> {
+        let shape = conv_shape(&x, &weight);
+        let out = kernels::forward(&host_f32(&x), &host_f32(&weight), &shape);
+        flex_tensor(
+            out,
+            [shape.batch, shape.out_channels, shape.height, shape.width],
+        )
+    }
+}
+
+/// The options of the convolution [`conv3x3`] computes, for Burn's `conv2d`.
+pub fn conv3x3_options() -> ConvOptions<2> {
+    ConvOptions::new([1, 1], [1, 1], [1, 1], 1)
+}
+
+/// The 3x3, stride-1, padding-1 convolution of `x` (`[batch, in, height, width]`) with `weight`
+/// (`[out, in, 3, 3]`) plus an optional `bias` (`[out]`). On `flex` (with or without autodiff)
+/// with f32 tensors it runs [`Conv3x3Backend`]; elsewhere Burn's `conv2d`, with the same result
+/// up to f32 rounding.
+pub fn conv3x3(x: Tensor<4>, weight: Tensor<4>, bias: Option<Tensor<1>>) -> Tensor<4> {
+    let [_, in_channels, kh, kw] = weight.dims();
+    assert!(
+        kh == 3 && kw == 3 && x.dims()[1] == in_channels,
+        "conv3x3: weight {:?} does not fit input {:?}",
+        weight.dims(),
+        x.dims()
+    );
+    if !uses_our_kernels(&x, &weight) {
+        return burn::tensor::module::conv2d(x, weight, bias, conv3x3_options());
+    }
+    let out = Tensor::<4>::from_dispatch(<Dispatch as Conv3x3Backend>::conv3x3(
+        x.into_dispatch(),
+        weight.into_dispatch(),
+    ));
+    match bias {
+        Some(bias) => {
+            let channels = bias.dims()[0];
+            out + bias.reshape([1, channels, 1, 1])
+        }
+        None => out,
+    }
+}
+
+/// The environment variable that, set to `burn`, makes [`conv3x3`] use Burn's convolution on
+/// `flex` too (read once per process; for comparisons with Burn's convolution).
+pub const CONV_VARIABLE: &str = "MIRRORBURN_CONV";
+
+/// Whether [`conv3x3`] runs our kernels for these tensors: f32 on the `flex` device, unless
+/// [`CONV_VARIABLE`] is `burn`.
+pub fn uses_our_kernels(x: &Tensor<4>, weight: &Tensor<4>) -> bool {
+    static BURN_CONV: OnceLock<bool> = OnceLock::new();
+    let burn_conv = *BURN_CONV.get_or_init(|| {
+        std::env::var(CONV_VARIABLE).is_ok_and(|value| value.eq_ignore_ascii_case("burn"))
+    });
+    !burn_conv
+        && x.device().inner() == Device::flex()
+        && x.dtype() == DType::F32
+        && weight.dtype() == DType::F32
+}
+
+/// The dimensions of a convolution of `x` with `weight`.
+fn conv_shape(x: &FloatTensor<Flex>, weight: &FloatTensor<Flex>) -> ConvShape {
+    let (x_dims, w_dims) = (x.layout().shape(), weight.layout().shape());
+    assert!(
+        x_dims.num_dims() == 4 && w_dims.num_dims() == 4 && w_dims[2] == 3 && w_dims[3] == 3,
+        "conv3x3 needs [batch, in, h, w] and [out, in, 3, 3]"
+    );
+    assert_eq!(x_dims[1], w_dims[1], "conv3x3: input channels");
+    ConvShape {
+        batch: x_dims[0],
+        in_channels: x_dims[1],
+        out_channels: w_dims[0],
+        height: x_dims[2],
+        width: x_dims[3],
+    }
+}
+
+/// The f32 values of a flex tensor in row-major order (copied only when it is not contiguous).
+fn host_f32(tensor: &FloatTensor<Flex>) -> std::borrow::Cow<'_, [f32]> {
+    assert_eq!(tensor.dtype(), DType::F32, "conv3x3 runs on f32 tensors");
+    match tensor.as_slice::<f32>() {
+        Some(values) => values.into(),
+        None => tensor
+            .to_contiguous()
+            .as_slice::<f32>()
+            .expect("contiguous")
+            .to_vec()
+            .into(),
+    }
+}
+
+/// A flex tensor of `shape` holding `values`.
+fn flex_tensor(values: Vec<f32>, shape: [usize; 4]) -> FloatTensor<Flex> {
+    FloatTensor::<Flex>::from_data(TensorData::new(values, shape))
+}
