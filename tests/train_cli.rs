@@ -295,32 +295,50 @@ fn a_fresh_run_does_not_keep_stale_diagnostics() {
     );
 }
 
+/// The run lock is the operating system's: refused while the first process lives (whatever the
+/// lock file says, e.g. another node's host and a PID that does not exist here), free once it is
+/// killed with SIGKILL.
 #[test]
 fn a_second_process_on_the_same_run_directory_is_refused() {
     let root = setup("lock");
     let (data, config) = (root.join("data"), root.join("config.toml"));
     let out = root.join("run");
+    let lock = out.join("run.lock");
     let mut first = train(&config, &data, &out, &["--set", "epochs=50"])
         .stdout(std::process::Stdio::null())
         .spawn()
         .unwrap();
-    wait_until(&mut first, "the lock", || out.join("run.lock").exists());
-    let second = run(train(
-        &config,
-        &data,
-        &out,
-        &["--set", "epochs=50", "--resume"],
-    ));
-    first.kill().unwrap();
-    first.wait().unwrap();
+    wait_until(&mut first, "the lock", || {
+        std::fs::read_to_string(&lock).is_ok_and(|text| text.contains("pid"))
+    });
+    let holder = std::fs::read_to_string(&lock).unwrap();
+    assert!(
+        holder.contains(&format!("pid {} ", first.id())) && holder.starts_with("host "),
+        "{holder}"
+    );
+    let args = ["--set", "epochs=50", "--resume"];
+    let second = run(train(&config, &data, &out, &args));
     assert!(!second.status.success());
     let message = stderr(&second);
     assert!(
-        message.contains(&format!("in use by process {}", first.id())),
+        message.contains(&format!("pid {} ", first.id())),
         "{message}"
     );
-    // The killed owner left a stale lock: the next run takes it over.
-    assert!(out.join("run.lock").exists());
+    // What the old PID-file lock took for stale: another host, a PID that does not exist here.
+    std::fs::write(&lock, "host node-b pid 2147483646 started 0\n").unwrap();
+    let third = run(train(&config, &data, &out, &args));
+    assert!(
+        !third.status.success(),
+        "the live holder's OS lock still counts"
+    );
+    let message = stderr(&third);
+    assert!(
+        message.contains("in use by host node-b pid 2147483646"),
+        "{message}"
+    );
+
+    first.kill().unwrap(); // SIGKILL: no cleanup runs
+    first.wait().unwrap();
     let resumed = run(train(
         &config,
         &data,
@@ -328,7 +346,10 @@ fn a_second_process_on_the_same_run_directory_is_refused() {
         &["--set", "epochs=1", "--resume"],
     ));
     assert!(resumed.status.success(), "{}", stderr(&resumed));
-    assert!(!out.join("run.lock").exists(), "released at exit");
+    assert!(
+        mirrorburn::rundir::RunLock::acquire(&out).is_ok(),
+        "released at exit"
+    );
 }
 
 #[test]

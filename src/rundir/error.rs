@@ -39,18 +39,31 @@ pub enum RunDirError {
         /// Why it cannot be used.
         source: ConfigError,
     },
-    /// Another live process holds the run directory's lock.
+    /// Another process (on this machine or another node) holds the run directory's lock.
     #[error(
-        "{dir} is in use by process {pid} (lock file {lock}); wait for it to finish, stop it, or \
-         use another --out. If that process is gone, remove the lock file"
+        "{dir} is in use by {holder} (lock file {lock}); wait for it to finish, stop it, or use \
+         another --out. The lock is the operating system's: it is released when that process \
+         ends, on whatever node it runs"
     )]
     Locked {
         /// The run directory.
         dir: PathBuf,
         /// The lock file.
         lock: PathBuf,
-        /// The process holding it.
-        pid: u32,
+        /// Who holds it, as the holder wrote it: `host <name> pid <pid> started <unix seconds>`.
+        holder: String,
+    },
+    /// The filesystem cannot lock files.
+    #[error(
+        "cannot lock {lock} ({source}): this filesystem does not support file locks, so two \
+         processes could write one run directory. Use a local disk or a network filesystem \
+         with locking (NFSv4, or Lustre mounted with `flock`) for --out"
+    )]
+    LockUnsupported {
+        /// The lock file.
+        lock: PathBuf,
+        /// The operating system's error.
+        source: std::io::Error,
     },
     /// Neither the latest nor the previous checkpoint is intact.
     #[error(

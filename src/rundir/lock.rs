@@ -1,133 +1,120 @@
-//! `run.lock`: one process at a time per run directory. The lock file holds the owner's PID; a
-//! lock whose process is gone is stale and taken over.
+//! `run.lock`: one process at a time per run directory, across the nodes of a cluster.
+//!
+//! The lock is the operating system's advisory lock on the open file (`flock`, through
+//! [`std::fs::File::try_lock`]), held for the life of the process: the kernel (or the network
+//! filesystem's lock manager) releases it when the process exits or dies, so there is no stale
+//! state to guess about. The file's text (host name, PID and start time of the holder) only says
+//! who holds it. The file itself is never removed: removing it could let two processes lock two
+//! different files of the same name.
 
 use std::fs;
 use std::io::Write;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use super::error::RunDirError;
 
 /// File name of the lock.
 pub const LOCK_FILE: &str = "run.lock";
 
-/// Holds a run directory's lock until dropped.
+/// Holds a run directory's lock until dropped (or the process ends).
 #[derive(Debug)]
 pub struct RunLock {
-    path: PathBuf,
+    /// The open lock file; closing it releases the lock.
+    _file: fs::File,
 }
 
 impl RunLock {
-    /// Takes the lock of `dir` (created if needed), or says which live process holds it.
+    /// Takes the lock of `dir` (created if needed), or says who holds it. A filesystem that does
+    /// not support locking is an error, not an unlocked run.
     pub fn acquire(dir: &Path) -> Result<Self, RunDirError> {
         let path = dir.join(LOCK_FILE);
-        let read_error = |source| RunDirError::Read {
+        let io_error = |source| RunDirError::Read {
             path: path.clone(),
             source,
         };
-        fs::create_dir_all(dir).map_err(read_error)?;
-        for _ in 0..2 {
-            match fs::OpenOptions::new()
-                .write(true)
-                .create_new(true)
-                .open(&path)
-            {
-                Ok(mut file) => {
-                    let pid = std::process::id();
-                    file.write_all(format!("{pid}\n").as_bytes())
-                        .and_then(|()| file.sync_all())
-                        .map_err(read_error)?;
-                    return Ok(Self { path });
-                }
-                Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
-                    let text = fs::read_to_string(&path).unwrap_or_default();
-                    match text.trim().parse::<u32>() {
-                        Ok(pid) if pid != std::process::id() && process_alive(pid) => {
-                            return Err(RunDirError::Locked {
-                                dir: dir.to_path_buf(),
-                                lock: path,
-                                pid,
-                            });
-                        }
-                        _ => {
-                            eprintln!(
-                                "note: removing the stale lock {} (its process is gone)",
-                                path.display()
-                            );
-                            let _ = fs::remove_file(&path);
-                        }
-                    }
-                }
-                Err(e) => return Err(read_error(e)),
+        fs::create_dir_all(dir).map_err(io_error)?;
+        let mut file = fs::OpenOptions::new()
+            .read(true)
+            .write(true)
+            .create(true)
+            .truncate(false)
+            .open(&path)
+            .map_err(io_error)?;
+        match file.try_lock() {
+            Ok(()) => {}
+            Err(fs::TryLockError::WouldBlock) => {
+                let holder = fs::read_to_string(&path).unwrap_or_default();
+                return Err(RunDirError::Locked {
+                    dir: dir.to_path_buf(),
+                    lock: path,
+                    holder: match holder.trim() {
+                        "" => "another process".to_string(),
+                        text => text.to_string(),
+                    },
+                });
+            }
+            Err(fs::TryLockError::Error(source)) => {
+                return Err(RunDirError::LockUnsupported { lock: path, source });
             }
         }
-        Err(RunDirError::Read {
-            path: path.clone(),
-            source: std::io::Error::other("another process keeps recreating the lock"),
-        })
+        file.set_len(0)
+            .and_then(|()| file.write_all(holder_text().as_bytes()))
+            .and_then(|()| file.sync_all())
+            .map_err(io_error)?;
+        Ok(Self { _file: file })
     }
 }
 
-impl Drop for RunLock {
-    fn drop(&mut self) {
-        let _ = fs::remove_file(&self.path);
-    }
-}
-
-/// Whether a process with this PID exists.
-#[cfg(unix)]
-fn process_alive(pid: u32) -> bool {
-    let Ok(pid) = libc::pid_t::try_from(pid) else {
-        return false;
-    };
-    // Signal 0 checks existence without sending anything; EPERM means it exists but is not ours.
-    let result = unsafe { libc::kill(pid, 0) };
-    let exists = result == 0 || std::io::Error::last_os_error().raw_os_error() == Some(libc::EPERM);
-    // A killed process whose parent has not reaped it yet (a zombie) is gone for our purposes.
-    let zombie = std::fs::read_to_string(format!("/proc/{pid}/stat"))
+/// Who this process is: `host <name> pid <pid> started <unix seconds>`.
+fn holder_text() -> String {
+    let host = fs::read_to_string("/proc/sys/kernel/hostname")
         .ok()
-        .and_then(|stat| {
-            stat.rsplit(')')
-                .next()?
-                .split_whitespace()
-                .next()
-                .map(|s| s == "Z")
-        })
-        .unwrap_or(false);
-    exists && !zombie
-}
-
-/// Whether a process with this PID exists (assumed on platforms without a check).
-#[cfg(not(unix))]
-fn process_alive(_pid: u32) -> bool {
-    true
+        .or_else(|| std::env::var("HOSTNAME").ok())
+        .map(|h| h.trim().to_string())
+        .filter(|h| !h.is_empty())
+        .unwrap_or_else(|| "unknown-host".to_string());
+    let started = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0);
+    format!("host {host} pid {} started {started}\n", std::process::id())
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
-    fn temp(label: &str) -> PathBuf {
-        let dir =
-            std::env::temp_dir().join(format!("mirrorburn-lock-{label}-{}", std::process::id()));
-        let _ = fs::remove_dir_all(&dir);
-        dir
-    }
-
     #[test]
-    fn a_live_owner_blocks_and_a_stale_lock_is_taken_over() {
-        let dir = temp("live");
-        // PID 1 always exists: a lock naming it is held by a live process.
+    fn the_os_lock_decides_not_the_file_text() {
+        let dir = std::env::temp_dir().join(format!("mirrorburn-lock-{}", std::process::id()));
+        let _ = fs::remove_dir_all(&dir);
+        // Text naming another host and a PID that exists nowhere does not block.
         fs::create_dir_all(&dir).unwrap();
-        fs::write(dir.join(LOCK_FILE), "1\n").unwrap();
-        let error = RunLock::acquire(&dir).unwrap_err().to_string();
-        assert!(error.contains("in use by process 1"), "{error}");
-
-        // A PID beyond the kernel's maximum never exists.
-        fs::write(dir.join(LOCK_FILE), "2147483646\n").unwrap();
+        fs::write(
+            dir.join(LOCK_FILE),
+            "host elsewhere pid 2147483646 started 0\n",
+        )
+        .unwrap();
         let lock = RunLock::acquire(&dir).unwrap();
-        let owner = fs::read_to_string(dir.join(LOCK_FILE)).unwrap();
-        assert_eq!(owner.trim(), std::process::id().to_string());
+        let text = fs::read_to_string(dir.join(LOCK_FILE)).unwrap();
+        assert!(
+            text.contains(&format!("pid {}", std::process::id())),
+            "{text}"
+        );
+        // While held (another open file description, as another process has), it is refused
+        // whatever the file says, naming the holder.
+        fs::write(
+            dir.join(LOCK_FILE),
+            "host node-b pid 2147483646 started 0\n",
+        )
+        .unwrap();
+        let error = RunLock::acquire(&dir).unwrap_err().to_string();
+        assert!(
+            error.contains("in use by host node-b pid 2147483646"),
+            "{error}"
+        );
         drop(lock);
-        assert!(!dir.join(LOCK_FILE).exists(), "dropping releases the lock");
+        assert!(RunLock::acquire(&dir).is_ok(), "dropping releases the lock");
+        let _ = fs::remove_dir_all(&dir);
     }
 }
