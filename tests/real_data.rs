@@ -14,11 +14,23 @@ use common::*;
 use mirrorburn::config::TrainConfig;
 use mirrorburn::rundir::{CheckpointIndex, RunStatus, Summary};
 
-/// Trains `config` for 4 epochs on real CIFAR-10 (with the environment variables `envs`);
-/// returns the scratch directory and the run directory in it.
+/// The `--set` overrides of the runs that check learning: 5,000 training and 1,000 validation
+/// images, 4 epochs.
+const SHORT_RUN: [&str; 6] = [
+    "--set",
+    "data.n_train=5000",
+    "--set",
+    "data.n_val=1000",
+    "--set",
+    "epochs=4",
+];
+
+/// Trains `config` on real CIFAR-10 with the `--set` arguments `settings` and the environment
+/// variables `envs`; returns the scratch directory and the run directory in it.
 fn train_on_real_cifar(
     config: &str,
     label: &str,
+    settings: &[&str],
     envs: &[(&str, &str)],
 ) -> (TempDir, std::path::PathBuf) {
     let data = real_cifar();
@@ -30,14 +42,7 @@ fn train_on_real_cifar(
         .arg(&data)
         .arg("--out")
         .arg(&out)
-        .args([
-            "--set",
-            "data.n_train=5000",
-            "--set",
-            "data.n_val=1000",
-            "--set",
-            "epochs=4",
-        ])
+        .args(settings)
         .current_dir(env!("CARGO_MANIFEST_DIR"))
         .output()
         .unwrap();
@@ -62,7 +67,7 @@ fn metrics(out: &std::path::Path) -> (Vec<Vec<f64>>, String) {
 }
 
 fn check_run(config: &str, label: &str) {
-    let (_root, out) = train_on_real_cifar(config, label, &[]);
+    let (_root, out) = train_on_real_cifar(config, label, &SHORT_RUN, &[]);
     let resolved = TrainConfig::load(&out.join("config.toml"), &[]).unwrap();
     assert_eq!(resolved.epochs, 4);
 
@@ -101,30 +106,30 @@ fn check_run(config: &str, label: &str) {
     println!("{label}: {metrics}");
 }
 
-/// Our convolution trains like Burn's (`MIRRORBURN_CONV=burn`): from the same initial weights
-/// and data order the two differ only by f32 rounding (~1e-7 relative per convolution), which
-/// training amplifies slowly. Measured here: first-epoch training losses within 0.1%, final
-/// validation accuracies within 1 point. Bounds: 1% on the first epoch's loss; 4 points of
-/// validation accuracy (the binomial standard deviation on 1,000 images at ~30% is 1.4 points,
-/// and the runs are correlated, so a real difference in what is learned shows up well beyond it).
+/// Our convolution trains like Burn's (`MIRRORBURN_CONV=burn`): the main job's GD run (10,000
+/// images, 5 epochs, 2,000 validation images), from the same initial weights and data order.
+/// The two differ only by f32 rounding (~1e-7 relative per convolution), which training
+/// amplifies. Measured with the main job's three configs: final training losses within 0.3%,
+/// validation accuracies within 0.5 points. Bounds: 3% and 3 points (the binomial standard
+/// deviation of an accuracy near 38% on 2,000 images is 1.1 points). On 5,000 images and 4
+/// epochs the runs are too chaotic for this: validation accuracy there moves by 5 points between
+/// two runs that differ only in rounding.
 #[test]
 fn our_convolution_trains_like_burns() {
     let config = "configs/quick-gd.toml";
-    let (_ours_root, ours) = train_on_real_cifar(config, "conv-ours", &[]);
-    let (_burn_root, burns) = train_on_real_cifar(
-        config,
-        "conv-burn",
-        &[(mirrorburn::conv::CONV_VARIABLE, "burn")],
-    );
+    let burn_conv = [(mirrorburn::conv::CONV_VARIABLE, "burn")];
+    let (_ours_root, ours) = train_on_real_cifar(config, "conv-ours", &[], &[]);
+    let (_burn_root, burns) = train_on_real_cifar(config, "conv-burn", &[], &burn_conv);
     let ((a, a_text), (b, b_text)) = (metrics(&ours), metrics(&burns));
-    let loss_gap = (a[0][1] / b[0][1] - 1.0).abs();
+    assert_eq!((a.len(), b.len()), (5, 5), "{a_text}\n{b_text}");
+    let loss_gap = (a[4][1] / b[4][1] - 1.0).abs();
     assert!(
-        loss_gap < 0.01,
-        "first-epoch losses differ by {loss_gap:e}:\n{a_text}\n{b_text}"
+        loss_gap < 0.03,
+        "final training losses differ by {loss_gap:e}:\n{a_text}\n{b_text}"
     );
-    let accuracy_gap = (a[3][4] - b[3][4]).abs();
+    let accuracy_gap = (a[4][4] - b[4][4]).abs();
     assert!(
-        accuracy_gap <= 0.04,
+        accuracy_gap <= 0.03,
         "validation accuracies differ by {accuracy_gap}:\n{a_text}\n{b_text}"
     );
     println!("ours:\n{a_text}\nBurn's:\n{b_text}");
