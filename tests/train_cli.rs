@@ -413,3 +413,229 @@ fn read_checkpoint_epoch(out: &Path) -> Option<usize> {
         .ok()
         .map(|c| c.latest.epoch)
 }
+
+/// The seed of the fault tests' run (`MIRRORBURN_TEST_SEED` overrides it; printed on failure).
+fn fault_seed() -> u64 {
+    std::env::var("MIRRORBURN_TEST_SEED").map_or(7, |s| s.parse().expect("an integer seed"))
+}
+
+/// A workspace whose config trains with the fault tests' seed.
+fn fault_setup(label: &str) -> (TempDir, u64) {
+    let seed = fault_seed();
+    (
+        workspace(label, 40, 40, &tiny_config("fault-test", seed, 6)),
+        seed,
+    )
+}
+
+/// Whether a process ended by SIGKILL.
+fn killed(output: &Output) -> bool {
+    use std::os::unix::process::ExitStatusExt;
+    output.status.signal() == Some(9)
+}
+
+/// SIGKILL after every step of writing a checkpoint (the epoch-3 one, which also removes the
+/// epoch-1 files): each crash resumes to the weights and metrics of an uninterrupted run.
+#[test]
+fn a_crash_at_every_step_of_a_checkpoint_resumes_exactly() {
+    let (root, seed) = fault_setup("crash-points");
+    let (data, config) = (root.join("data"), root.join("config.toml"));
+    let straight = root.join("straight");
+    let output = run(train(&config, &data, &straight, &[]));
+    assert!(output.status.success(), "seed {seed}: {}", stderr(&output));
+    for step in mirrorburn::rundir::CHECKPOINT_STEPS {
+        let out = root.join(format!("crash-{step}"));
+        let mut crashing = train(&config, &data, &out, &[]);
+        crashing.env(mirrorburn::rundir::CRASH_VARIABLE, format!("{step}@3"));
+        let output = run(crashing);
+        assert!(
+            killed(&output),
+            "seed {seed}, {step}: not killed: {}",
+            stderr(&output)
+        );
+        assert_eq!(
+            summary(&out).status,
+            RunStatus::Running,
+            "seed {seed}, {step}"
+        );
+        let resumed = run(train(&config, &data, &out, &["--resume"]));
+        assert!(
+            resumed.status.success(),
+            "seed {seed}, {step}: {}",
+            stderr(&resumed)
+        );
+        assert_eq!(summary(&out).status, RunStatus::Completed);
+        assert_eq!(
+            deterministic_metrics(&out),
+            deterministic_metrics(&straight),
+            "seed {seed}, {step}"
+        );
+        assert_same_weights(
+            &out,
+            &straight,
+            &format!("after a crash at {step} (seed {seed})"),
+        );
+        let leftovers: Vec<_> = std::fs::read_dir(out.join("checkpoints"))
+            .unwrap()
+            .map(|e| e.unwrap().file_name().into_string().unwrap())
+            .filter(|name| name.contains("epoch00001") || name.contains(".tmp"))
+            .collect();
+        assert!(
+            leftovers.is_empty(),
+            "seed {seed}, {step}: {leftovers:?} left behind"
+        );
+    }
+}
+
+/// Two `train --resume-or-start` on one run directory at once (a Slurm task submitted twice):
+/// exactly one trains, the other exits non-zero naming the holder, and the run ends with the
+/// weights of a single process.
+#[test]
+fn duplicate_array_tasks_train_once() {
+    let (root, seed) = fault_setup("duplicate-tasks");
+    let (data, config) = (root.join("data"), root.join("config.toml"));
+    let single = root.join("single");
+    let output = run(train(&config, &data, &single, &["--resume-or-start"]));
+    assert!(output.status.success(), "seed {seed}: {}", stderr(&output));
+    let out = root.join("twice");
+    let spawn = || {
+        train(&config, &data, &out, &["--resume-or-start"])
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap()
+    };
+    let (a, b) = (spawn(), spawn());
+    let (a, b) = (a.wait_with_output().unwrap(), b.wait_with_output().unwrap());
+    let ok = [&a, &b].iter().filter(|o| o.status.success()).count();
+    assert_eq!(ok, 1, "seed {seed}: {}\n{}", stderr(&a), stderr(&b));
+    let refused = if a.status.success() { &b } else { &a };
+    let message = stderr(refused);
+    assert!(
+        message.contains("is in use by host"),
+        "seed {seed}: {message}"
+    );
+    assert_eq!(summary(&out).status, RunStatus::Completed);
+    assert_eq!(deterministic_metrics(&out), deterministic_metrics(&single));
+    assert_same_weights(
+        &out,
+        &single,
+        &format!("after two tasks at once (seed {seed})"),
+    );
+}
+
+/// Mounts a tmpfs of `bytes` at `dir` (root only); `false` where that is not possible.
+fn mount_small_tmpfs(dir: &Path, bytes: usize) -> bool {
+    std::fs::create_dir_all(dir).unwrap();
+    Command::new("mount")
+        .args(["-t", "tmpfs", "-o", &format!("size={bytes}"), "tmpfs"])
+        .arg(dir)
+        .output()
+        .is_ok_and(|o| o.status.success())
+}
+
+/// Training into a filesystem that fills up: one error naming the file and the errno, no
+/// temporary files left, the run marked `failed`, the last checkpoint intact; `--resume` on a
+/// copy with space continues exactly. Runs as root (a size-limited tmpfs, as in CI); elsewhere
+/// it says why it cannot and returns.
+#[test]
+fn a_full_disk_stops_the_run_cleanly_and_resume_continues_exactly() {
+    let (root, seed) = fault_setup("disk-full");
+    let (data, config) = (root.join("data"), root.join("config.toml"));
+    let straight = root.join("straight");
+    let output = run(train(&config, &data, &straight, &[]));
+    assert!(output.status.success(), "seed {seed}: {}", stderr(&output));
+    let small = root.join("small");
+    // Room for about two checkpoints of this run, not for the whole run.
+    let checkpoint = std::fs::metadata(straight.join("checkpoints/best-model.bpk"))
+        .unwrap()
+        .len();
+    if !mount_small_tmpfs(&small, 3 * checkpoint as usize) {
+        eprintln!("skipped: mounting a tmpfs needs root (CI runs as root)");
+        return;
+    }
+    struct Unmount<'a>(&'a Path);
+    impl Drop for Unmount<'_> {
+        fn drop(&mut self) {
+            let _ = Command::new("umount").arg(self.0).output();
+        }
+    }
+    let _unmount = Unmount(&small);
+    let out = small.join("run");
+    let output = run(train(&config, &data, &out, &[]));
+    assert!(!output.status.success(), "seed {seed}: the run fitted");
+    let message = stderr(&output);
+    assert_eq!(
+        message.matches("No space left on device").count(),
+        1,
+        "{message}"
+    );
+    assert!(
+        message.contains("os error 28") && message.contains("cannot write"),
+        "{message}"
+    );
+    let mut temporaries = Vec::new();
+    for dir in [out.clone(), out.join("checkpoints")] {
+        for entry in std::fs::read_dir(&dir).unwrap() {
+            let name = entry.unwrap().file_name().into_string().unwrap();
+            if name.contains(".tmp") {
+                temporaries.push(name);
+            }
+        }
+    }
+    assert!(
+        temporaries.is_empty(),
+        "seed {seed}: {temporaries:?} left behind"
+    );
+    // `failed` with the error where summary.json could still be written; else said so.
+    let after = summary(&out);
+    match after.status {
+        RunStatus::Failed => {
+            assert!(
+                after
+                    .error
+                    .as_deref()
+                    .is_some_and(|e| e.contains("os error 28"))
+            )
+        }
+        RunStatus::Running => assert!(
+            message.contains("summary.json could not be updated to `failed` either"),
+            "{message}"
+        ),
+        other => panic!("seed {seed}: status {other:?}"),
+    }
+    let epoch = read_checkpoint_epoch(&out).expect("a checkpoint before the disk filled");
+    assert!(
+        epoch >= 1 && epoch < 6,
+        "seed {seed}: checkpoint of epoch {epoch}"
+    );
+    assert!(
+        deterministic_metrics(&out).len() > 1,
+        "metrics.csv readable"
+    );
+
+    // The directory copied to a disk with space resumes to the uninterrupted result.
+    let moved = root.join("moved");
+    let copied = Command::new("cp")
+        .arg("-a")
+        .arg(&out)
+        .arg(&moved)
+        .output()
+        .unwrap();
+    assert!(copied.status.success());
+    let resumed = run(train(&config, &data, &moved, &["--resume"]));
+    assert!(
+        resumed.status.success(),
+        "seed {seed}: {}",
+        stderr(&resumed)
+    );
+    assert_eq!(
+        deterministic_metrics(&moved),
+        deterministic_metrics(&straight)
+    );
+    assert_same_weights(
+        &moved,
+        &straight,
+        &format!("after a full disk (seed {seed})"),
+    );
+}

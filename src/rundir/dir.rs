@@ -3,13 +3,13 @@
 //! a file that exists but cannot be parsed is an error naming it, never treated as absent.
 
 use std::fs;
-use std::io::Write;
 use std::path::{Path, PathBuf};
 
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
 use super::checkpoint::{Checkpoint, CheckpointIndex, EpochProgress, LoadedCheckpoint, StoredFile};
+use super::crash::crash_point;
 use super::csv::{CsvRecord, header_of, parse_records, render};
 use super::error::RunDirError;
 use super::lock::RunLock;
@@ -172,47 +172,59 @@ impl RunDir {
             model: StoredFile::of(format!("checkpoints/model-{tag}.bpk"), model),
             optimizer: StoredFile::of(format!("checkpoints/optimizer-{tag}.bpk"), optimizer),
         };
-        for (file, bytes) in [(&next.model, model), (&next.optimizer, optimizer)] {
+        for (file, bytes, step) in [
+            (&next.model, model, "model"),
+            (&next.optimizer, optimizer, "optimizer"),
+        ] {
             write_atomic(&self.path(&file.path), bytes)?;
+            crash_point(step, epoch);
         }
         next.load(&self.root)
             .map_err(|reason| RunDirError::Corrupt {
                 path: self.path(&next.model.path),
                 reason: format!("checkpoint failed verification after writing: {reason}"),
             })?;
+        crash_point("verified", epoch);
         // The old latest becomes the previous only if it is intact (a resume may have fallen
         // back past it) and is not the files just rewritten; otherwise the old previous stays.
         let same_files = |c: &Checkpoint| c.model.path == next.model.path;
-        let (previous, dropped) = match old {
+        let previous = match old {
             Some(old) if !same_files(&old.latest) && old.latest.load(&self.root).is_ok() => {
-                (Some(old.latest), old.previous)
+                Some(old.latest)
             }
-            Some(old) => (
-                old.previous.filter(|p| !same_files(p)),
-                Some(old.latest).filter(|l| !same_files(l)),
-            ),
-            None => (None, None),
+            Some(old) => old.previous.filter(|p| !same_files(p)),
+            None => None,
         };
         let index = CheckpointIndex {
             latest: next,
             previous,
         };
         self.write_json(CHECKPOINT_FILE, &index)?;
-        if let Some(dropped) = dropped {
-            let kept = [
-                &index.latest,
-                index.previous.as_ref().unwrap_or(&index.latest),
-            ];
-            for file in [&dropped.model, &dropped.optimizer] {
-                if kept
-                    .iter()
-                    .all(|c| c.model.path != file.path && c.optimizer.path != file.path)
-                {
-                    let _ = fs::remove_file(self.path(&file.path));
-                }
+        crash_point("index", epoch);
+        self.remove_unreferenced_checkpoints(&index);
+        crash_point("cleanup", epoch);
+        Ok(())
+    }
+
+    /// Removes every model and optimizer record under `checkpoints/` that `index` does not name
+    /// (also those a crash left behind before it could remove them); best-effort.
+    fn remove_unreferenced_checkpoints(&self, index: &CheckpointIndex) {
+        let kept: Vec<&str> = [Some(&index.latest), index.previous.as_ref()]
+            .into_iter()
+            .flatten()
+            .flat_map(|c| [c.model.path.as_str(), c.optimizer.path.as_str()])
+            .collect();
+        let Ok(entries) = fs::read_dir(self.path("checkpoints")) else {
+            return;
+        };
+        for entry in entries.flatten() {
+            let name = entry.file_name().to_string_lossy().into_owned();
+            let record = (name.starts_with("model-") || name.starts_with("optimizer-"))
+                && name.ends_with(".bpk");
+            if record && !kept.contains(&format!("checkpoints/{name}").as_str()) {
+                let _ = fs::remove_file(entry.path());
             }
         }
-        Ok(())
     }
 
     /// The newest intact checkpoint: the latest, or the previous one when the latest's files
@@ -434,12 +446,6 @@ impl RunDir {
             block.push('\n');
         }
         block.push_str(text);
-        fs::create_dir_all(&self.root)
-            .and_then(|()| fs::OpenOptions::new().create(true).append(true).open(&path))
-            .and_then(|mut file| {
-                file.write_all(block.as_bytes())?;
-                file.sync_data()
-            })
-            .map_err(|source| crate::fsutil::WriteError { path, source }.into())
+        Ok(crate::fsutil::append_all(&path, block.as_bytes())?)
     }
 }

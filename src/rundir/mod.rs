@@ -6,6 +6,7 @@
 
 mod balance;
 mod checkpoint;
+mod crash;
 mod csv;
 mod dir;
 mod error;
@@ -22,6 +23,7 @@ mod tests;
 pub use checkpoint::{
     Checkpoint, CheckpointIndex, EpochProgress, LoadedCheckpoint, StoredFile, md5_hex,
 };
+pub use crash::{CHECKPOINT_STEPS, CRASH_VARIABLE};
 pub use dir::{
     BALANCE_FILE, BEST_MODEL_FILE, CHECKPOINT_FILE, CONFIG_FILE, HISTOGRAMS_FILE, MARGINS_FILE,
     METRICS_FILE, PRUNING_FILE, RunDir, SUMMARY_FILE,

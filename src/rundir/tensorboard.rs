@@ -4,11 +4,10 @@
 //! Each process that trains the run appends to its own file, as TensorBoard expects.
 
 use std::fs;
-use std::io::Write;
 use std::path::{Path, PathBuf};
 
 use super::error::RunDirError;
-use crate::fsutil::WriteError;
+use crate::fsutil::append_all;
 
 /// The folder of the event files, relative to the run directory.
 pub const TENSORBOARD_DIR: &str = "tensorboard";
@@ -98,11 +97,7 @@ impl EventWriter {
         record.extend_from_slice(&masked_crc(&length).to_le_bytes());
         record.extend_from_slice(payload);
         record.extend_from_slice(&masked_crc(payload).to_le_bytes());
-        let path = self.path.clone();
-        fs::create_dir_all(path.parent().expect("inside the run directory"))
-            .and_then(|()| fs::OpenOptions::new().create(true).append(true).open(&path))
-            .and_then(|mut file| file.write_all(&record))
-            .map_err(|source| WriteError { path, source }.into())
+        Ok(append_all(&self.path, &record)?)
     }
 }
 

@@ -21,8 +21,8 @@ use crate::config::TrainConfig;
 use crate::data;
 use crate::model::Vgg;
 use crate::rundir::{
-    EpochMetrics, EpochProgress, EventWriter, LoadedCheckpoint, RunDir, RunStatus, Summary,
-    SummaryValue, md5_hex,
+    EpochMetrics, EpochProgress, EventWriter, LoadedCheckpoint, RunDir, RunDirError, RunStatus,
+    Summary, SummaryValue, md5_hex,
 };
 
 /// What to run and where.
@@ -66,7 +66,17 @@ pub fn train(options: &TrainOptions) -> Result<Summary, TrainError> {
     {
         summary.status = RunStatus::Failed;
         summary.error = Some(error.to_string());
-        let _ = run.write_summary(&summary);
+        if let Err(summary_error) = run.write_summary(&summary) {
+            // A full disk fails this write too: name it without repeating the OS message.
+            let why = match &summary_error {
+                RunDirError::Write(write) => write.error.kind().to_string(),
+                other => other.to_string(),
+            };
+            eprintln!(
+                "note: summary.json could not be updated to `failed` either ({why}); it still \
+                 says `running`, and --resume continues from the last checkpoint"
+            );
+        }
     }
     result
 }
