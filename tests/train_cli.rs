@@ -606,7 +606,7 @@ fn a_full_disk_stops_the_run_cleanly_and_resume_continues_exactly() {
     }
     let epoch = read_checkpoint_epoch(&out).expect("a checkpoint before the disk filled");
     assert!(
-        epoch >= 1 && epoch < 6,
+        (1..6).contains(&epoch),
         "seed {seed}: checkpoint of epoch {epoch}"
     );
     assert!(
