@@ -253,7 +253,13 @@ impl TrainConfig {
                 key,
             });
         }
-        config.validate()?;
+        config.validate().map_err(|error| match error {
+            ConfigError::Invalid { key, message } => ConfigError::Parse {
+                origin: origin.to_string(),
+                message: format!("invalid `{key}`: {message}"),
+            },
+            other => other,
+        })?;
         Ok(config)
     }
 

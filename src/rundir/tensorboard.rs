@@ -127,19 +127,20 @@ pub fn read_events(root: &Path) -> Result<Vec<Event>, RunDirError> {
             if stored != masked_crc(&bytes[at..at + 8]) {
                 return Err(corrupt("a record length fails its CRC"));
             }
-            let payload = bytes
-                .get(at + 12..at + 12 + length)
+            // The length comes from the file: checked against the bytes actually there (no
+            // overflow, nothing allocated by it).
+            let end = (at + 12)
+                .checked_add(length)
+                .filter(|end| end.checked_add(4).is_some_and(|e| e <= bytes.len()))
                 .ok_or_else(|| corrupt("a record is truncated"))?;
-            let crc = bytes
-                .get(at + 12 + length..at + 16 + length)
-                .ok_or_else(|| corrupt("a record is truncated"))?;
+            let (payload, crc) = (&bytes[at + 12..end], &bytes[end..end + 4]);
             if u32::from_le_bytes(crc.try_into().expect("4 bytes")) != masked_crc(payload) {
                 return Err(corrupt("a record fails its CRC"));
             }
             if let Some(event) = decode_event(payload).ok_or_else(|| corrupt("not an Event"))? {
                 events.push(event);
             }
-            at += 16 + length;
+            at = end + 4;
         }
     }
     Ok(events)

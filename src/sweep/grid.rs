@@ -114,9 +114,12 @@ impl Sweep {
         let base_text = match &file.base {
             toml::Value::String(relative) => {
                 let base: PathBuf = path.parent().unwrap_or(Path::new(".")).join(relative);
-                std::fs::read_to_string(&base).map_err(|source| ConfigError::Read {
-                    path: base.clone(),
-                    source,
+                std::fs::read_to_string(&base).map_err(|source| ConfigError::Parse {
+                    origin: origin.clone(),
+                    message: format!(
+                        "`base` = {relative:?}: cannot read {}: {source}",
+                        base.display()
+                    ),
                 })?
             }
             toml::Value::Table(table) => toml::to_string(table).expect("a table serializes"),
