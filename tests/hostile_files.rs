@@ -207,13 +207,21 @@ fn every_reader_survives_damaged_files() {
         &nothing,
         &|d| text(TrainConfig::load(&d.join("train.toml"), &[])),
     );
-    let sweep = format!(
-        "name = \"s\"\nbase = \"train.toml\"\nset = {{ epochs = 1 }}\n\n[grid]\nseed = [1, 2]\n\n[[methods]]\nname = \"gd\"\nset = {{ \"optimizer.potential\" = {{ kind = \"gd\" }} }}\n"
-    );
+    let sweep = r#"name = "s"
+base = "train.toml"
+set = { epochs = 1 }
+
+[grid]
+seed = [1, 2]
+
+[[methods]]
+name = "gd"
+set = { "optimizer.potential" = { kind = "gd" } }
+"#;
     let base = std::fs::read(&f.config).unwrap();
     check_reader(
         "sweep file",
-        sweep.into_bytes(),
+        sweep.as_bytes().to_vec(),
         "sweep.toml",
         &move |d| std::fs::write(d.join("train.toml"), &base).unwrap(),
         &|d| text(Sweep::load(&d.join("sweep.toml"), &[])),
