@@ -90,33 +90,37 @@ fn fixture() -> Fixture {
         root.join("config.toml"),
         root.join("run"),
     );
-    let binary = env!("CARGO_BIN_EXE_mirrorburn");
-    let trained = Command::new(binary)
-        .args(["train", "--config"])
-        .arg(&config)
-        .arg("--data-dir")
-        .arg(&data)
-        .arg("--out")
-        .arg(&run)
-        .output()
-        .unwrap();
-    assert!(
-        trained.status.success(),
-        "{}",
-        String::from_utf8_lossy(&trained.stderr)
-    );
-    let pruned = Command::new(binary)
-        .args(["prune", "--sparsities", "0,0.5", "--run"])
-        .arg(&run)
-        .args(["--data-dir"])
-        .arg(&data)
-        .output()
-        .unwrap();
-    assert!(
-        pruned.status.success(),
-        "{}",
-        String::from_utf8_lossy(&pruned.stderr)
-    );
+    let mirrorburn = |args: &[&std::ffi::OsStr]| {
+        let output = Command::new(env!("CARGO_BIN_EXE_mirrorburn"))
+            .args(args)
+            .output()
+            .unwrap();
+        assert!(
+            output.status.success(),
+            "{}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+    };
+    let os = |s: &'static str| std::ffi::OsStr::new(s);
+    let (config_arg, data_arg, run_arg) = (config.as_os_str(), data.as_os_str(), run.as_os_str());
+    mirrorburn(&[
+        os("train"),
+        os("--config"),
+        config_arg,
+        os("--data-dir"),
+        data_arg,
+        os("--out"),
+        run_arg,
+    ]);
+    mirrorburn(&[
+        os("prune"),
+        os("--sparsities"),
+        os("0,0.5"),
+        os("--run"),
+        run_arg,
+        os("--data-dir"),
+        data_arg,
+    ]);
     Fixture {
         _root: root,
         data,

@@ -419,13 +419,30 @@ fn fault_seed() -> u64 {
     std::env::var("MIRRORBURN_TEST_SEED").map_or(7, |s| s.parse().expect("an integer seed"))
 }
 
-/// A workspace whose config trains with the fault tests' seed.
-fn fault_setup(label: &str) -> (TempDir, u64) {
+/// A fault test's workspace (config with the fault tests' seed, data) and the uninterrupted
+/// reference run `straight` in it.
+struct Fault {
+    root: TempDir,
+    seed: u64,
+    data: std::path::PathBuf,
+    config: std::path::PathBuf,
+    straight: std::path::PathBuf,
+}
+
+fn fault_setup(label: &str) -> Fault {
     let seed = fault_seed();
-    (
-        workspace(label, 40, 40, &tiny_config("fault-test", seed, 6)),
+    let root = workspace(label, 40, 40, &tiny_config("fault-test", seed, 6));
+    let (data, config) = (root.join("data"), root.join("config.toml"));
+    let straight = root.join("straight");
+    let output = run(train(&config, &data, &straight, &[]));
+    assert!(output.status.success(), "seed {seed}: {}", stderr(&output));
+    Fault {
+        root,
         seed,
-    )
+        data,
+        config,
+        straight,
+    }
 }
 
 /// Whether a process ended by SIGKILL.
@@ -438,11 +455,13 @@ fn killed(output: &Output) -> bool {
 /// epoch-1 files): each crash resumes to the weights and metrics of an uninterrupted run.
 #[test]
 fn a_crash_at_every_step_of_a_checkpoint_resumes_exactly() {
-    let (root, seed) = fault_setup("crash-points");
-    let (data, config) = (root.join("data"), root.join("config.toml"));
-    let straight = root.join("straight");
-    let output = run(train(&config, &data, &straight, &[]));
-    assert!(output.status.success(), "seed {seed}: {}", stderr(&output));
+    let Fault {
+        root,
+        seed,
+        data,
+        config,
+        straight,
+    } = fault_setup("crash-points");
     for step in mirrorburn::rundir::CHECKPOINT_STEPS {
         let out = root.join(format!("crash-{step}"));
         let mut crashing = train(&config, &data, &out, &[]);
@@ -492,11 +511,13 @@ fn a_crash_at_every_step_of_a_checkpoint_resumes_exactly() {
 /// weights of a single process.
 #[test]
 fn duplicate_array_tasks_train_once() {
-    let (root, seed) = fault_setup("duplicate-tasks");
-    let (data, config) = (root.join("data"), root.join("config.toml"));
-    let single = root.join("single");
-    let output = run(train(&config, &data, &single, &["--resume-or-start"]));
-    assert!(output.status.success(), "seed {seed}: {}", stderr(&output));
+    let Fault {
+        root,
+        seed,
+        data,
+        config,
+        straight: single,
+    } = fault_setup("duplicate-tasks");
     let out = root.join("twice");
     let spawn = || {
         train(&config, &data, &out, &["--resume-or-start"])
@@ -540,11 +561,13 @@ fn mount_small_tmpfs(dir: &Path, bytes: usize) -> bool {
 /// it says why it cannot and returns.
 #[test]
 fn a_full_disk_stops_the_run_cleanly_and_resume_continues_exactly() {
-    let (root, seed) = fault_setup("disk-full");
-    let (data, config) = (root.join("data"), root.join("config.toml"));
-    let straight = root.join("straight");
-    let output = run(train(&config, &data, &straight, &[]));
-    assert!(output.status.success(), "seed {seed}: {}", stderr(&output));
+    let Fault {
+        root,
+        seed,
+        data,
+        config,
+        straight,
+    } = fault_setup("disk-full");
     let small = root.join("small");
     // Room for about two checkpoints of this run, not for the whole run.
     let checkpoint = std::fs::metadata(straight.join("checkpoints/best-model.bpk"))

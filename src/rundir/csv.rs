@@ -1,15 +1,24 @@
-//! The CSV dialect of a run directory: a header line, comma-separated cells, columns looked up by
-//! header name. A last line without its newline is a torn append (a crash mid-write) and is
-//! dropped; any other malformed line makes the file corrupt.
+//! The run directory's CSV files, read and written by the `csv` crate with serde records:
+//! columns by header name, cells quoted where they need it. A last line without its newline is
+//! a torn append (a crash mid-write) and is dropped; any other malformed row makes the file
+//! corrupt, naming the file and the line.
 
-use std::collections::HashMap;
 use std::path::Path;
-use std::str::FromStr;
+
+use serde::Serialize;
+use serde::de::DeserializeOwned;
 
 use super::error::RunDirError;
 
-/// A number for a CSV cell: plain notation for ordinary magnitudes, scientific notation (still
-/// exact, shortest round-trip) for very small or large ones.
+/// A row of one of the run directory's per-epoch CSV files (its serde field names are the
+/// columns).
+pub trait CsvRecord: Serialize + DeserializeOwned {
+    /// The epoch the row belongs to.
+    fn epoch(&self) -> usize;
+}
+
+/// A number for a cell of a file with dynamic columns: plain notation for ordinary magnitudes,
+/// scientific notation (still exact, shortest round-trip) for very small or large ones.
 pub fn format_number(value: f64) -> String {
     if value != 0.0 && value.is_finite() && !(1e-4..1e6).contains(&value.abs()) {
         format!("{value:e}")
@@ -18,175 +27,165 @@ pub fn format_number(value: f64) -> String {
     }
 }
 
-/// An optional number: empty when absent.
-pub fn format_optional(value: Option<f64>) -> String {
-    value.map(format_number).unwrap_or_default()
+/// `text` without a torn last line.
+fn complete_lines(text: &str) -> &str {
+    &text[..text.rfind('\n').map_or(0, |end| end + 1)]
 }
 
-/// The text of a CSV file: `header`, then one line per row.
-pub fn render(header: &[String], rows: impl IntoIterator<Item = Vec<String>>) -> String {
-    let mut text = header.join(",");
-    text.push('\n');
-    for row in rows {
-        text.push_str(&row.join(","));
-        text.push('\n');
+fn corrupt(path: &Path, error: csv::Error) -> RunDirError {
+    RunDirError::Corrupt {
+        path: path.to_path_buf(),
+        reason: error.to_string(),
     }
-    text
 }
 
-/// A row type of one of the run directory's CSV files, with its fixed header.
-pub trait CsvRecord: Sized {
-    /// The column names.
-    const HEADER: &'static [&'static str];
-    /// The cells, in header order.
-    fn to_cells(&self) -> Vec<String>;
-    /// Reads a row by column name.
-    fn from_row(row: &Row) -> Result<Self, RunDirError>;
-    /// The epoch the row belongs to.
-    fn epoch(&self) -> usize;
+/// A reader over the complete lines of `text`.
+fn reader(text: &str) -> csv::Reader<&[u8]> {
+    csv::ReaderBuilder::new().from_reader(complete_lines(text).as_bytes())
 }
 
-/// The header of `T` as owned strings.
-pub fn header_of<T: CsvRecord>() -> Vec<String> {
-    T::HEADER.iter().map(|c| c.to_string()).collect()
+/// Every row of `text` (the content of `path`).
+pub fn parse_records<T: DeserializeOwned>(path: &Path, text: &str) -> Result<Vec<T>, RunDirError> {
+    reader(text)
+        .deserialize()
+        .map(|row| row.map_err(|e| corrupt(path, e)))
+        .collect()
 }
 
-/// Every row of `T` in `text` (the content of `path`).
-pub fn parse_records<T: CsvRecord>(path: &Path, text: &str) -> Result<Vec<T>, RunDirError> {
-    let table = Table::parse(path, text, T::HEADER)?;
-    table.rows().map(|row| T::from_row(&row)).collect()
+/// The rows as CSV text, with the header line first when `header` is set (no rows: no text).
+pub fn render_records<T: Serialize>(rows: &[T], header: bool) -> String {
+    let mut writer = csv::WriterBuilder::new()
+        .has_headers(header)
+        .from_writer(Vec::new());
+    for row in rows {
+        writer.serialize(row).expect("records serialize to memory");
+    }
+    String::from_utf8(writer.into_inner().expect("an in-memory writer")).expect("UTF-8 cells")
 }
 
-/// A parsed CSV file.
-pub struct Table<'a> {
-    path: &'a Path,
+/// A file with dynamic columns: its header and rows of raw cells.
+pub struct Table {
     /// Column names in order.
     pub columns: Vec<String>,
-    index: HashMap<String, usize>,
-    rows: Vec<(usize, Vec<&'a str>)>,
+    /// The data rows, cells in column order, each with its line number.
+    pub rows: Vec<(u64, Vec<String>)>,
 }
 
-/// One data row, with cells looked up by column name.
-pub struct Row<'t, 'a> {
-    table: &'t Table<'a>,
-    line: usize,
-    cells: &'t [&'a str],
-}
-
-impl<'a> Table<'a> {
-    /// Parses `text` (the content of `path`); `required` columns must be in the header.
-    pub fn parse(path: &'a Path, text: &'a str, required: &[&str]) -> Result<Self, RunDirError> {
-        let complete = match text.rfind('\n') {
-            Some(end) => &text[..end],
-            None => "",
-        };
-        let mut lines = complete.lines().enumerate();
-        let columns: Vec<String> = match lines.next() {
-            Some((_, header)) => header.split(',').map(str::to_string).collect(),
-            None => Vec::new(),
-        };
-        let index: HashMap<String, usize> = columns
+impl Table {
+    /// Parses `text` (the content of `path`); `required` columns must be in its header.
+    pub fn parse(path: &Path, text: &str, required: &[&str]) -> Result<Self, RunDirError> {
+        let mut reader = reader(text);
+        let columns: Vec<String> = reader
+            .headers()
+            .map_err(|e| corrupt(path, e))?
             .iter()
-            .enumerate()
-            .map(|(i, c)| (c.clone(), i))
+            .map(str::to_string)
             .collect();
-        let corrupt = |reason: String| RunDirError::Corrupt {
-            path: path.to_path_buf(),
-            reason,
-        };
         if !columns.is_empty()
-            && let Some(missing) = required.iter().find(|c| !index.contains_key(**c))
+            && let Some(missing) = required.iter().find(|c| !columns.iter().any(|h| h == *c))
         {
-            return Err(corrupt(format!("no `{missing}` column in its header")));
+            return Err(RunDirError::Corrupt {
+                path: path.to_path_buf(),
+                reason: format!("no `{missing}` column in its header"),
+            });
         }
-        let mut rows = Vec::new();
-        for (number, line) in lines {
-            let cells: Vec<&str> = line.split(',').collect();
-            if cells.len() != columns.len() {
-                return Err(corrupt(format!(
-                    "line {} has {} cells, the header {}",
-                    number + 1,
-                    cells.len(),
-                    columns.len()
-                )));
-            }
-            rows.push((number + 1, cells));
-        }
-        Ok(Self {
-            path,
-            columns,
-            index,
-            rows,
-        })
+        let rows = reader
+            .records()
+            .map(|record| {
+                let record = record.map_err(|e| corrupt(path, e))?;
+                let line = record.position().map_or(0, |p| p.line());
+                Ok((line, record.iter().map(str::to_string).collect()))
+            })
+            .collect::<Result<_, RunDirError>>()?;
+        Ok(Self { columns, rows })
     }
 
-    /// The data rows in order.
-    pub fn rows(&self) -> impl Iterator<Item = Row<'_, 'a>> {
-        self.rows.iter().map(move |(line, cells)| Row {
-            table: self,
-            line: *line,
-            cells,
+    /// The cell of `column` in `cells` parsed as `T`, or an error naming the line.
+    pub fn get<T: std::str::FromStr>(
+        &self,
+        path: &Path,
+        (line, cells): &(u64, Vec<String>),
+        column: &str,
+    ) -> Result<T, RunDirError> {
+        let cell = self
+            .columns
+            .iter()
+            .position(|c| c == column)
+            .and_then(|i| cells.get(i))
+            .map_or("", String::as_str);
+        cell.parse().map_err(|_| RunDirError::Corrupt {
+            path: path.to_path_buf(),
+            reason: format!("line {line}: `{column}` = {cell:?} is not a valid value"),
         })
     }
 }
 
-impl Row<'_, '_> {
-    /// The raw cell of `column`.
-    pub fn cell(&self, column: &str) -> &str {
-        self.table.index.get(column).map_or("", |&i| self.cells[i])
+/// Text of a file with dynamic columns: `header`, then `rows`.
+pub fn render_table(header: &[String], rows: impl IntoIterator<Item = Vec<String>>) -> String {
+    let mut writer = csv::Writer::from_writer(Vec::new());
+    writer.write_record(header).expect("in memory");
+    for row in rows {
+        writer.write_record(&row).expect("in memory");
     }
-
-    /// The cell of `column` parsed as `T`.
-    pub fn get<T: FromStr>(&self, column: &str) -> Result<T, RunDirError> {
-        let cell = self.cell(column);
-        cell.parse().map_err(|_| self.bad(column, cell))
-    }
-
-    /// The cell of `column` parsed as `T`, or `None` when empty.
-    pub fn optional<T: FromStr>(&self, column: &str) -> Result<Option<T>, RunDirError> {
-        match self.cell(column) {
-            "" => Ok(None),
-            _ => self.get(column).map(Some),
-        }
-    }
-
-    fn bad(&self, column: &str, cell: &str) -> RunDirError {
-        RunDirError::Corrupt {
-            path: self.table.path.to_path_buf(),
-            reason: format!(
-                "line {}: `{column}` = {cell:?} is not a valid value",
-                self.line
-            ),
-        }
-    }
+    String::from_utf8(writer.into_inner().expect("in memory")).expect("UTF-8 cells")
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
+    #[derive(Debug, PartialEq, Serialize, serde::Deserialize)]
+    struct Pair {
+        a: u32,
+        b: Option<f64>,
+        name: String,
+    }
+
     #[test]
-    fn columns_are_found_by_name_and_a_torn_last_line_is_dropped() {
+    fn columns_are_found_by_name_cells_are_quoted_and_a_torn_last_line_is_dropped() {
         let path = Path::new("x.csv");
-        let text = "b,a\n2,1\n4,3\n6,";
-        let table = Table::parse(path, text, &["a", "b"]).unwrap();
-        let rows: Vec<(u32, u32)> = table
-            .rows()
-            .map(|r| (r.get("a").unwrap(), r.get("b").unwrap()))
-            .collect();
-        assert_eq!(rows, vec![(1, 2), (3, 4)]);
+        let rows = vec![
+            Pair {
+                a: 1,
+                b: Some(2.5),
+                name: "lambda=0.01, lr=0.1".into(),
+            },
+            Pair {
+                a: 3,
+                b: None,
+                name: "say \"hi\"".into(),
+            },
+        ];
+        let text = render_records(&rows, true);
+        assert_eq!(parse_records::<Pair>(path, &text).unwrap(), rows);
+        // Reordered columns, and a torn append at the end.
+        let reordered = "name,b,a\nx,,7\ny,1";
+        let parsed: Vec<Pair> = parse_records(path, reordered).unwrap();
+        assert_eq!(
+            parsed,
+            vec![Pair {
+                a: 7,
+                b: None,
+                name: "x".into()
+            }]
+        );
     }
 
     #[test]
     fn malformed_lines_and_missing_columns_are_corrupt() {
         let path = Path::new("x.csv");
-        let short = Table::parse(path, "a,b\n1\n2,3\n", &[]).err().unwrap();
-        assert!(short.to_string().contains("line 2 has 1 cells"), "{short}");
+        let short = parse_records::<Pair>(path, "a,b,name\n1,2,x\n1\n").unwrap_err();
+        assert!(
+            short.to_string().contains("x.csv") && short.to_string().contains("line: 3"),
+            "{short}"
+        );
+        let bad = parse_records::<Pair>(path, "a,b,name\nx,2,y\n").unwrap_err();
+        assert!(bad.to_string().contains("line: 2"), "{bad}");
         let missing = Table::parse(path, "a,b\n", &["c"]).err().unwrap();
         assert!(missing.to_string().contains("no `c` column"), "{missing}");
         let table = Table::parse(path, "a\nx\n", &["a"]).unwrap();
-        let bad = table.rows().next().unwrap().get::<f64>("a").unwrap_err();
-        assert!(bad.to_string().contains("`a` = \"x\""), "{bad}");
+        let error = table.get::<f64>(path, &table.rows[0], "a").unwrap_err();
+        assert!(error.to_string().contains("line 2: `a` = \"x\""), "{error}");
     }
 
     #[test]
@@ -197,6 +196,15 @@ mod tests {
                 back == value || (back.is_nan() && value.is_nan()),
                 "{value}"
             );
+        }
+        #[derive(Serialize, serde::Deserialize)]
+        struct One {
+            v: f64,
+        }
+        for value in [1e-300, -2.5e12, f64::INFINITY, 0.1 + 0.2] {
+            let text = render_records(&[One { v: value }], true);
+            let back: Vec<One> = parse_records(Path::new("x.csv"), &text).unwrap();
+            assert_eq!(back[0].v.to_bits(), value.to_bits(), "{text}");
         }
     }
 }

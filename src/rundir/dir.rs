@@ -10,7 +10,7 @@ use serde::de::DeserializeOwned;
 
 use super::checkpoint::{Checkpoint, CheckpointIndex, EpochProgress, LoadedCheckpoint, StoredFile};
 use super::crash::crash_point;
-use super::csv::{CsvRecord, header_of, parse_records, render};
+use super::csv::{CsvRecord, parse_records, render_records};
 use super::error::RunDirError;
 use super::lock::RunLock;
 use super::metrics::EpochMetrics;
@@ -335,7 +335,7 @@ impl RunDir {
             lines.push_str(&serde_json::to_string(h).expect("plain data serializes"));
             lines.push('\n');
         }
-        self.append(HISTOGRAMS_FILE, None, &lines)?;
+        crate::fsutil::append_all(&self.path(HISTOGRAMS_FILE), lines.as_bytes())?;
         self.append_records(MARGINS_FILE, std::slice::from_ref(margins))?;
         self.append_records(BALANCE_FILE, balance)
     }
@@ -416,7 +416,7 @@ impl RunDir {
     }
 
     fn write_records<T: CsvRecord>(&self, relative: &str, rows: &[T]) -> Result<(), RunDirError> {
-        let text = render(&header_of::<T>(), rows.iter().map(T::to_cells));
+        let text = render_records(rows, true);
         Ok(write_atomic(&self.path(relative), text.as_bytes())?)
     }
 
@@ -431,21 +431,8 @@ impl RunDir {
     }
 
     fn append_records<T: CsvRecord>(&self, relative: &str, rows: &[T]) -> Result<(), RunDirError> {
-        let header = header_of::<T>().join(",");
-        let lines: Vec<String> = rows.iter().map(|r| r.to_cells().join(",") + "\n").collect();
-        self.append(relative, Some(&header), &lines.concat())
-    }
-
-    /// Appends `text` to `relative` in one write, creating it with `header` first if it is new.
-    fn append(&self, relative: &str, header: Option<&str>, text: &str) -> Result<(), RunDirError> {
         let path = self.path(relative);
-        let new = !path.exists();
-        let mut block = String::new();
-        if let (true, Some(header)) = (new, header) {
-            block.push_str(header);
-            block.push('\n');
-        }
-        block.push_str(text);
-        Ok(crate::fsutil::append_all(&path, block.as_bytes())?)
+        let text = render_records(rows, !path.exists());
+        Ok(crate::fsutil::append_all(&path, text.as_bytes())?)
     }
 }

@@ -4,7 +4,7 @@
 
 use std::path::Path;
 
-use super::csv::{Table, format_number, render};
+use super::csv::{Table, format_number, render_table};
 use super::error::RunDirError;
 use crate::diagnostics::PruneScope;
 
@@ -58,7 +58,7 @@ pub fn to_text(rows: &[PruneRow]) -> String {
         cells.extend(row.per_layer.iter().map(|(_, s)| format_number(*s)));
         cells
     });
-    render(&header, lines)
+    render_table(&header, lines)
 }
 
 /// Parses `pruning.csv` (the content of `path`).
@@ -71,28 +71,30 @@ pub fn parse(path: &Path, text: &str) -> Result<Vec<PruneRow>, RunDirError> {
         .cloned()
         .collect();
     table
-        .rows()
+        .rows
+        .iter()
         .map(|row| {
-            let scope = match row.cell("scope") {
+            let scope: String = table.get(path, row, "scope")?;
+            let scope = match scope.as_str() {
                 "layer" => PruneScope::Layer,
                 "global" => PruneScope::Global,
                 other => {
                     return Err(RunDirError::Corrupt {
                         path: path.to_path_buf(),
-                        reason: format!("unknown scope {other:?}"),
+                        reason: format!("line {}: unknown scope {other:?}", row.0),
                     });
                 }
             };
             let per_layer = layers
                 .iter()
-                .map(|l| Ok((l.clone(), row.get(l)?)))
+                .map(|l| Ok((l.clone(), table.get(path, row, l)?)))
                 .collect::<Result<_, RunDirError>>()?;
             Ok(PruneRow {
-                sparsity: row.get("sparsity")?,
+                sparsity: table.get(path, row, "sparsity")?,
                 scope,
-                achieved: row.get("achieved_sparsity")?,
-                val_loss: row.get("val_loss")?,
-                val_acc: row.get("val_acc")?,
+                achieved: table.get(path, row, "achieved_sparsity")?,
+                val_loss: table.get(path, row, "val_loss")?,
+                val_acc: table.get(path, row, "val_acc")?,
                 per_layer,
             })
         })

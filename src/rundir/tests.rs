@@ -105,7 +105,10 @@ fn unreadable_state_is_an_error_naming_the_file() {
     assert!(error.contains(CHECKPOINT_FILE), "{error}");
     std::fs::write(run.path(METRICS_FILE), "epoch,x\n1,2\n").unwrap();
     let error = run.read_metrics().unwrap_err().to_string();
-    assert!(error.contains("no `train_loss` column"), "{error}");
+    assert!(
+        error.contains(METRICS_FILE) && error.contains("missing field `train_loss`"),
+        "{error}"
+    );
 }
 
 #[test]

@@ -160,28 +160,42 @@ pub fn to_markdown(sweep: &Sweep, rows: &[SettingRow]) -> String {
     md
 }
 
-/// The table as CSV.
+/// One row of `table9.csv`.
+#[derive(serde::Serialize)]
+struct CsvRow<'a> {
+    method: &'a str,
+    setting: &'a str,
+    best: bool,
+    mean_best_val_acc: f64,
+    std_best_val_acc: f64,
+    seeds_completed: usize,
+    seeds: usize,
+    diverged: usize,
+    failed: usize,
+    /// The run names, space-separated.
+    runs: String,
+}
+
+/// The table as CSV (cells quoted where they need it).
 pub fn to_csv(rows: &[SettingRow]) -> String {
-    let mut csv = String::from(
-        "method,setting,best,mean_best_val_acc,std_best_val_acc,seeds_completed,seeds,diverged,failed,runs\n",
-    );
+    let mut writer = csv::Writer::from_writer(Vec::new());
     for row in rows {
-        let _ = writeln!(
-            csv,
-            "{},{},{},{},{},{},{},{},{},{}",
-            row.method,
-            row.setting,
-            row.best,
-            row.accuracy.mean,
-            row.accuracy.std,
-            row.completed,
-            row.runs.len(),
-            row.diverged,
-            row.failed,
-            row.runs.join(" ")
-        );
+        writer
+            .serialize(CsvRow {
+                method: &row.method,
+                setting: &row.setting,
+                best: row.best,
+                mean_best_val_acc: row.accuracy.mean,
+                std_best_val_acc: row.accuracy.std,
+                seeds_completed: row.completed,
+                seeds: row.runs.len(),
+                diverged: row.diverged,
+                failed: row.failed,
+                runs: row.runs.join(" "),
+            })
+            .expect("rows serialize to memory");
     }
-    csv
+    String::from_utf8(writer.into_inner().expect("in memory")).expect("UTF-8 cells")
 }
 
 fn mark(count: usize) -> String {
