@@ -43,14 +43,10 @@ impl RunLock {
         match file.try_lock() {
             Ok(()) => {}
             Err(fs::TryLockError::WouldBlock) => {
-                let holder = fs::read_to_string(&path).unwrap_or_default();
                 return Err(RunDirError::Locked {
                     dir: dir.to_path_buf(),
+                    holder: holder_of(&path),
                     lock: path,
-                    holder: match holder.trim() {
-                        "" => "another process".to_string(),
-                        text => text.to_string(),
-                    },
                 });
             }
             Err(fs::TryLockError::Error(source)) => {
@@ -63,6 +59,19 @@ impl RunLock {
             .map_err(io_error)?;
         Ok(Self { _file: file })
     }
+}
+
+/// Who holds the lock file at `path`, as its text says. A holder that has just taken the lock
+/// writes its text a moment later, so an empty file is read again for up to 200 ms.
+fn holder_of(path: &Path) -> String {
+    for _ in 0..20 {
+        let text = fs::read_to_string(path).unwrap_or_default();
+        if !text.trim().is_empty() {
+            return text.trim().to_string();
+        }
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    }
+    "another process (it has not written who it is)".to_string()
 }
 
 /// Who this process is: `host <name> pid <pid> started <unix seconds>`.
