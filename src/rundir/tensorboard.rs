@@ -127,12 +127,15 @@ pub fn read_events(root: &Path) -> Result<Vec<Event>, RunDirError> {
             if stored != masked_crc(&bytes[at..at + 8]) {
                 return Err(corrupt("a record length fails its CRC"));
             }
-            // The length comes from the file: checked against the bytes actually there (no
-            // overflow, nothing allocated by it).
-            let end = (at + 12)
+            // The length (its CRC passed) comes from the file: checked against the bytes actually
+            // there (no overflow, nothing allocated by it). A record that runs past the end is a
+            // torn last append (a kill mid-write) and ends the file, like a torn CSV line.
+            let Some(end) = (at + 12)
                 .checked_add(length)
                 .filter(|end| end.checked_add(4).is_some_and(|e| e <= bytes.len()))
-                .ok_or_else(|| corrupt("a record is truncated"))?;
+            else {
+                break;
+            };
             let (payload, crc) = (&bytes[at + 12..end], &bytes[end..end + 4]);
             if u32::from_le_bytes(crc.try_into().expect("4 bytes")) != masked_crc(payload) {
                 return Err(corrupt("a record fails its CRC"));
@@ -403,5 +406,26 @@ mod tests {
                 },
             ]
         );
+        // A torn last record (a kill mid-append) ends the file; a damaged complete one does not.
+        let file = fs::read_dir(root.join(TENSORBOARD_DIR))
+            .unwrap()
+            .next()
+            .unwrap()
+            .unwrap()
+            .path();
+        let whole = fs::read(&file).unwrap();
+        fs::write(&file, &whole[..whole.len() - 5]).unwrap();
+        assert_eq!(
+            read_events(&root).unwrap().len(),
+            1,
+            "the torn second event is dropped"
+        );
+        let mut flipped = whole;
+        let last = flipped.len() - 5;
+        flipped[last] ^= 1;
+        fs::write(&file, &flipped).unwrap();
+        let error = read_events(&root).unwrap_err().to_string();
+        assert!(error.contains("fails its CRC"), "{error}");
+        let _ = fs::remove_dir_all(&root);
     }
 }
