@@ -555,107 +555,158 @@ fn mount_small_tmpfs(dir: &Path, bytes: usize) -> bool {
         .is_ok_and(|o| o.status.success())
 }
 
-/// Training into a filesystem that fills up: one error naming the file and the errno, no
-/// temporary files left, the run marked `failed`, the last checkpoint intact; `--resume` on a
-/// copy with space continues exactly. Runs as root (a size-limited tmpfs, as in CI); elsewhere
-/// it says why it cannot and returns.
+/// Checks a run that a failing write stopped (`os_message`, e.g. "No space left on device",
+/// with `errno`, e.g. "os error 28"): one error naming the file and the errno, no temporary file
+/// left, the run marked `failed` (or said why not), whatever was written before readable; then the
+/// directory, copied to `moved`, resumes to the uninterrupted run's metrics and weights.
+fn assert_stopped_cleanly_and_resumes(
+    fault: &Fault,
+    out: &Path,
+    moved: &Path,
+    output: &Output,
+    (os_message, errno): (&str, &str),
+    context: &str,
+) {
+    assert!(!output.status.success(), "{context}: the run fitted");
+    let message = stderr(output);
+    let failing = message
+        .lines()
+        .find(|l| l.starts_with("error:"))
+        .unwrap_or_default();
+    println!("{context}: {failing}");
+    assert_eq!(
+        message.matches(os_message).count(),
+        1,
+        "{context}: {message}"
+    );
+    assert!(
+        message.contains(errno) && message.contains("cannot write"),
+        "{context}: {message}"
+    );
+    let temporaries: Vec<String> = [out.to_path_buf(), out.join("checkpoints")]
+        .iter()
+        .flat_map(|dir| std::fs::read_dir(dir).unwrap())
+        .map(|entry| entry.unwrap().file_name().into_string().unwrap())
+        .filter(|name| name.contains(".tmp"))
+        .collect();
+    assert!(
+        temporaries.is_empty(),
+        "{context}: {temporaries:?} left behind"
+    );
+    // `failed` with the error where summary.json could still be written; else said so.
+    let after = summary(out);
+    match after.status {
+        RunStatus::Failed => assert!(
+            after.error.as_deref().is_some_and(|e| e.contains(errno)),
+            "{context}"
+        ),
+        RunStatus::Running => assert!(
+            message.contains("summary.json could not be updated to `failed` either"),
+            "{context}: {message}"
+        ),
+        other => panic!("{context}: status {other:?}"),
+    }
+    // Whatever was written before is readable: the checkpoint (if the failure came after the
+    // first one) and the metrics rows (if any).
+    let epoch = read_checkpoint_epoch(out);
+    assert!(
+        epoch.is_none_or(|e| (1..6).contains(&e)),
+        "{context}: {epoch:?}"
+    );
+    if out.join("metrics.csv").exists() {
+        assert!(
+            !deterministic_metrics(out).is_empty(),
+            "{context}: metrics.csv"
+        );
+    }
+    let copied = Command::new("cp")
+        .arg("-a")
+        .arg(out)
+        .arg(moved)
+        .output()
+        .unwrap();
+    assert!(copied.status.success());
+    let resumed = run(train(&fault.config, &fault.data, moved, &["--resume"]));
+    assert!(resumed.status.success(), "{context}: {}", stderr(&resumed));
+    assert_eq!(
+        deterministic_metrics(moved),
+        deterministic_metrics(&fault.straight),
+        "{context}"
+    );
+    assert_same_weights(moved, &fault.straight, &format!("after {context}"));
+}
+
+/// Training into a filesystem that fills up stops cleanly and resumes exactly from a copy
+/// (see [`assert_stopped_cleanly_and_resumes`]). Runs as root (a size-limited tmpfs, as in CI);
+/// elsewhere it says why it cannot and returns (the file-size-limit test below runs anywhere).
 #[test]
 fn a_full_disk_stops_the_run_cleanly_and_resume_continues_exactly() {
-    let Fault {
-        root,
-        seed,
-        data,
-        config,
-        straight,
-    } = fault_setup("disk-full");
-    let checkpoint = std::fs::metadata(straight.join("checkpoints/best-model.bpk"))
+    let fault = fault_setup("disk-full");
+    let checkpoint = std::fs::metadata(fault.straight.join("checkpoints/best-model.bpk"))
         .unwrap()
         .len() as usize;
     // Room for 2.5 to 5 checkpoints of this run, never for the whole run: the disk fills at
     // different writes (a checkpoint, best-model, an append, summary.json).
     for (point, room) in [5, 6, 7, 8, 9, 10].into_iter().enumerate() {
-        let small = root.join(format!("small{point}"));
+        let small = fault.root.join(format!("small{point}"));
         if !mount_small_tmpfs(&small, room * checkpoint / 2) {
             eprintln!("skipped: mounting a tmpfs needs root (CI runs as root)");
             return;
         }
         let _unmount = Unmount(&small);
-        let context = format!("seed {seed}, fill point {point}");
         let out = small.join("run");
-        let output = run(train(&config, &data, &out, &[]));
-        assert!(!output.status.success(), "{context}: the run fitted");
-        let message = stderr(&output);
-        let failing = message
-            .lines()
-            .find(|l| l.starts_with("error:"))
-            .unwrap_or_default();
-        println!("{context}: {failing}");
-        assert_eq!(
-            message.matches("No space left on device").count(),
-            1,
-            "{context}: {message}"
+        let output = run(train(&fault.config, &fault.data, &out, &[]));
+        assert_stopped_cleanly_and_resumes(
+            &fault,
+            &out,
+            &fault.root.join(format!("moved{point}")),
+            &output,
+            ("No space left on device", "os error 28"),
+            &format!("seed {}, full disk at fill point {point}", fault.seed),
         );
-        assert!(
-            message.contains("os error 28") && message.contains("cannot write"),
-            "{context}: {message}"
-        );
-        let temporaries: Vec<String> = [out.clone(), out.join("checkpoints")]
-            .iter()
-            .flat_map(|dir| std::fs::read_dir(dir).unwrap())
-            .map(|entry| entry.unwrap().file_name().into_string().unwrap())
-            .filter(|name| name.contains(".tmp"))
-            .collect();
-        assert!(
-            temporaries.is_empty(),
-            "{context}: {temporaries:?} left behind"
-        );
-        // `failed` with the error where summary.json could still be written; else said so.
-        let after = summary(&out);
-        match after.status {
-            RunStatus::Failed => assert!(
-                after
-                    .error
-                    .as_deref()
-                    .is_some_and(|e| e.contains("os error 28")),
-                "{context}"
-            ),
-            RunStatus::Running => assert!(
-                message.contains("summary.json could not be updated to `failed` either"),
-                "{context}: {message}"
-            ),
-            other => panic!("{context}: status {other:?}"),
-        }
-        // Whatever was written before is readable: the checkpoint (if the disk filled after
-        // the first one) and the metrics rows (if any).
-        let epoch = read_checkpoint_epoch(&out);
-        assert!(
-            epoch.is_none_or(|e| (1..6).contains(&e)),
-            "{context}: {epoch:?}"
-        );
-        if out.join("metrics.csv").exists() {
-            assert!(
-                !deterministic_metrics(&out).is_empty(),
-                "{context}: metrics.csv"
-            );
-        }
+    }
+}
 
-        // The directory copied to a disk with space resumes to the uninterrupted result.
-        let moved = root.join(format!("moved{point}"));
-        let copied = Command::new("cp")
-            .arg("-a")
-            .arg(&out)
-            .arg(&moved)
-            .output()
-            .unwrap();
-        assert!(copied.status.success());
-        let resumed = run(train(&config, &data, &moved, &["--resume"]));
-        assert!(resumed.status.success(), "{context}: {}", stderr(&resumed));
-        assert_eq!(
-            deterministic_metrics(&moved),
-            deterministic_metrics(&straight),
-            "{context}"
+/// The same under a file-size limit (`RLIMIT_FSIZE`, SIGXFSZ ignored so that the write fails
+/// with EFBIG), which needs no privileges: the limits let the checkpoints through and stop the
+/// run when an appended file outgrows them.
+#[test]
+fn a_file_size_limit_stops_the_run_cleanly_and_resume_continues_exactly() {
+    use std::os::unix::process::CommandExt;
+    let fault = fault_setup("file-size-limit");
+    let checkpoint = std::fs::metadata(fault.straight.join("checkpoints/best-model.bpk"))
+        .unwrap()
+        .len();
+    for (point, limit) in [checkpoint + 4096, checkpoint * 3 / 2]
+        .into_iter()
+        .enumerate()
+    {
+        let out = fault.root.join(format!("limited{point}"));
+        let mut command = train(&fault.config, &fault.data, &out, &[]);
+        // SAFETY: only async-signal-safe calls (signal, setrlimit) between fork and exec.
+        unsafe {
+            command.pre_exec(move || {
+                libc::signal(libc::SIGXFSZ, libc::SIG_IGN);
+                let rlimit = libc::rlimit {
+                    rlim_cur: limit,
+                    rlim_max: limit,
+                };
+                if libc::setrlimit(libc::RLIMIT_FSIZE, &rlimit) == 0 {
+                    Ok(())
+                } else {
+                    Err(std::io::Error::last_os_error())
+                }
+            });
+        }
+        let output = run(command);
+        assert_stopped_cleanly_and_resumes(
+            &fault,
+            &out,
+            &fault.root.join(format!("moved{point}")),
+            &output,
+            ("File too large", "os error 27"),
+            &format!("seed {}, file-size limit {limit}", fault.seed),
         );
-        assert_same_weights(&moved, &straight, &format!("after a full disk ({context})"));
     }
 }
 
