@@ -95,11 +95,7 @@ fn fixture() -> Fixture {
             .args(args)
             .output()
             .unwrap();
-        assert!(
-            output.status.success(),
-            "{}",
-            String::from_utf8_lossy(&output.stderr)
-        );
+        assert_success(&output, "fixture");
     };
     let os = |s: &'static str| std::ffi::OsStr::new(s);
     let (config_arg, data_arg, run_arg) = (config.as_os_str(), data.as_os_str(), run.as_os_str());
@@ -138,7 +134,7 @@ fn check_reader(
     setup: &dyn Fn(&Path),
     read: &dyn Fn(&Path) -> Result<(), String>,
 ) {
-    let seed = mirrorburn_seed();
+    let seed = test_seed(29);
     let scratch = temp_dir(&format!("hostile-{}", name.replace(' ', "-")));
     let file_name = Path::new(relative)
         .file_name()
@@ -172,10 +168,6 @@ fn check_reader(
         case.into_inner(),
         rejected.into_inner()
     );
-}
-
-fn mirrorburn_seed() -> u64 {
-    std::env::var("MIRRORBURN_TEST_SEED").map_or(29, |s| s.parse().expect("an integer seed"))
 }
 
 fn copy_into(from: &Path, names: &[&str]) -> impl Fn(&Path) {

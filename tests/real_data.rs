@@ -46,11 +46,7 @@ fn train_on_real_cifar(
         .current_dir(env!("CARGO_MANIFEST_DIR"))
         .output()
         .unwrap();
-    assert!(
-        output.status.success(),
-        "{config}: {}",
-        String::from_utf8_lossy(&output.stderr)
-    );
+    assert_success(&output, config);
     (root, out)
 }
 

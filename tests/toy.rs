@@ -9,7 +9,7 @@ mod common;
 
 use std::path::Path;
 
-use common::temp_dir;
+use common::{temp_dir, test_seed};
 use mirrorburn::optim::StepForm;
 use mirrorburn::toy::{ToyConfig, ToyMethod, ToyRun, problem, run, student_weights};
 
@@ -218,7 +218,7 @@ fn primal_dual_gap(
 #[test]
 fn dual_and_primal_trajectories_converge_to_each_other_as_the_step_shrinks() {
     let config = config("toy-2layer.toml");
-    let seed = std::env::var("MIRRORBURN_TEST_SEED").map_or(0, |s| s.parse().unwrap());
+    let seed = test_seed(0);
     let steps = 3;
     for method in config.methods.iter().filter(|m| m.name != "gd") {
         // Each step adds an O(lr^2) gap, so over a fixed time (steps * lr = 3 / 16 of the

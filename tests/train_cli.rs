@@ -414,11 +414,6 @@ fn read_checkpoint_epoch(out: &Path) -> Option<usize> {
         .map(|c| c.latest.epoch)
 }
 
-/// The seed of the fault tests' run (`MIRRORBURN_TEST_SEED` overrides it; printed on failure).
-fn fault_seed() -> u64 {
-    std::env::var("MIRRORBURN_TEST_SEED").map_or(7, |s| s.parse().expect("an integer seed"))
-}
-
 /// A fault test's workspace (config with the fault tests' seed, data) and the uninterrupted
 /// reference run `straight` in it.
 struct Fault {
@@ -430,7 +425,7 @@ struct Fault {
 }
 
 fn fault_setup(label: &str) -> Fault {
-    let seed = fault_seed();
+    let seed = test_seed(7);
     let root = workspace(label, 40, 40, &tiny_config("fault-test", seed, 6));
     let (data, config) = (root.join("data"), root.join("config.toml"));
     let straight = root.join("straight");

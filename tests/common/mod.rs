@@ -125,6 +125,21 @@ impl Drop for TempDir {
     }
 }
 
+/// An integration test's seed: `$MIRRORBURN_TEST_SEED` if set, else `default` (failure
+/// messages print it).
+pub fn test_seed(default: u64) -> u64 {
+    std::env::var("MIRRORBURN_TEST_SEED").map_or(default, |s| s.parse().expect("an integer seed"))
+}
+
+/// Asserts that a finished command succeeded, printing its stderr (after `context`) if not.
+pub fn assert_success(output: &std::process::Output, context: &str) {
+    assert!(
+        output.status.success(),
+        "{context}: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+}
+
 /// A fresh [`TempDir`] named after `label`.
 pub fn temp_dir(label: &str) -> TempDir {
     let dir = std::env::temp_dir().join(format!(
