@@ -2,23 +2,44 @@
 //!
 //! Floors, from the ground up (nothing imports upward): `conv` -> `optim`, `model`, `data`,
 //! `backend`, `fsutil`, `plot` -> `config` -> `diagnostics`, `rundir` -> `train` -> `report`, `toy` ->
-//! `sweep` -> `commands`.
+//! `sweep` -> `commands`; `learner` (burn-train metrics) sits on `diagnostics`.
+//!
+//! Features: `cli` (default) compiles everything the `mirrorburn` program needs; without it the
+//! library is [`optim`], [`model`], [`conv`] and [`diagnostics`] on Burn, serde and thiserror.
+//! `learner` (default) adds the module `learner`, our diagnostics as burn-train metrics. Start with
+//! [`optim`]: its documentation explains the potentials, step forms and layer patterns.
 
+#![warn(missing_docs)]
+
+#[cfg(feature = "cli")]
 pub mod backend;
+#[cfg(feature = "cli")]
 pub mod bench;
+#[cfg(feature = "cli")]
 pub mod commands;
+#[cfg(feature = "cli")]
 pub mod config;
 pub mod conv;
+#[cfg(feature = "cli")]
 pub mod data;
 pub mod diagnostics;
+#[cfg(feature = "cli")]
 pub mod fsutil;
+#[cfg(feature = "learner")]
+pub mod learner;
 pub mod model;
 pub mod optim;
+#[cfg(feature = "cli")]
 pub mod plot;
+#[cfg(feature = "cli")]
 pub mod report;
+#[cfg(feature = "cli")]
 pub mod rundir;
+#[cfg(feature = "cli")]
 pub mod sweep;
+#[cfg(feature = "cli")]
 pub mod toy;
+#[cfg(feature = "cli")]
 pub mod train;
 
 #[cfg(test)]

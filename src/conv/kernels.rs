@@ -3,7 +3,7 @@
 //! the GEMM's column dimension.
 //!
 //! The batch is cut into chunks of whole images, so that each GEMM sees at least
-//! [`TARGET_COLUMNS`] output positions (Burn's flex convolution runs one GEMM per image, with only
+//! `TARGET_COLUMNS` output positions (Burn's flex convolution runs one GEMM per image, with only
 //! `H * W` = 4 columns in VGG's last block). Chunks run in parallel on rayon's pool, one GEMM per
 //! chunk on one core; each worker thread keeps its im2col and staging buffers between calls. The
 //! input gradient is the forward convolution of the output gradient with the flipped, transposed

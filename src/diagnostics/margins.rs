@@ -31,13 +31,17 @@ pub fn q_margin(q_min: f64, q_total: f64, alpha: f64, depth: usize) -> f64 {
     q_min / (alpha * q_total).powf(depth as f64 / alpha)
 }
 
-/// Per-point margins `q_i` from row-major logits `[n, classes]`.
-pub fn class_margins(logits: &[f64], labels: &[u8], classes: usize) -> Vec<f64> {
+/// Per-point margins `q_i` from row-major logits `[n, classes]` and class indices.
+pub fn class_margins<L: Copy + Into<usize>>(
+    logits: &[f64],
+    labels: &[L],
+    classes: usize,
+) -> Vec<f64> {
     logits
         .chunks_exact(classes)
         .zip(labels)
         .map(|(row, &label)| {
-            let label = label as usize;
+            let label: usize = label.into();
             let best_other = row
                 .iter()
                 .enumerate()
@@ -47,6 +51,12 @@ pub fn class_margins(logits: &[f64], labels: &[u8], classes: usize) -> Vec<f64> 
             row[label] - best_other
         })
         .collect()
+}
+
+/// `prod_l ||W_l||_F`, the first layer's norm including its bias: the normaliser of the
+/// product-norm margin.
+pub fn norm_product(layers: &[LayerWeights]) -> f64 {
+    layers.iter().map(LayerWeights::frobenius_norm).product()
 }
 
 /// All margins from the per-point `q`, the layers (`L = layers.len()`), the total
@@ -61,7 +71,7 @@ pub fn margins(
     let depth = layers.len() as f64;
     let q_min = q.iter().copied().fold(f64::INFINITY, f64::min);
     let norms: Vec<f64> = layers.iter().map(LayerWeights::frobenius_norm).collect();
-    let product: f64 = norms.iter().product();
+    let product = norm_product(layers);
     let theta_norm = norms.iter().map(|n| n * n).sum::<f64>().sqrt();
     // log(1 / sum exp(-q)) = -logsumexp(-q), computed stably.
     let shift = q.iter().map(|v| -v).fold(f64::NEG_INFINITY, f64::max);
@@ -95,7 +105,7 @@ mod tests {
         // Two points, three classes. Point 0 (label 0): logits 3, 1, 2 -> q = 1.
         // Point 1 (label 2): logits 4, 0, 1 -> q = -3.
         let logits = [3.0, 1.0, 2.0, 4.0, 0.0, 1.0];
-        let q = class_margins(&logits, &[0, 2], 3);
+        let q = class_margins(&logits, &[0u8, 2], 3);
         assert_eq!(q, vec![1.0, -3.0]);
         // Layers with norms 2 (entries 2, 0) and 5 (entries 3, 4): product 10, ||theta|| = sqrt(29).
         let layers = [layer(vec![2.0, 0.0]), layer(vec![3.0, 4.0])];

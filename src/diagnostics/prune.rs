@@ -8,7 +8,8 @@ use serde::{Deserialize, Serialize};
 use crate::optim::is_weight;
 
 /// Which weights compete for pruning.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "cli", derive(clap::ValueEnum))]
 #[serde(rename_all = "snake_case")]
 pub enum PruneScope {
     /// Each layer loses the same fraction of its weights.

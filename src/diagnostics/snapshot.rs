@@ -3,7 +3,7 @@
 
 use burn::module::Module;
 
-use crate::optim::{is_weight, named_params};
+use crate::optim::{NamedParam, is_weight, named_params};
 
 /// One weight layer: its weight tensor and, for the first VGG conv, its bias.
 #[derive(Clone, Debug, PartialEq)]
@@ -35,9 +35,15 @@ impl LayerWeights {
 /// bias joins the weight layer that shares its module path (`features.0.bias` belongs to
 /// `features.0.weight`).
 pub fn weight_layers<M: Module>(module: &M) -> Vec<LayerWeights> {
+    group_layers(named_params(module, true))
+}
+
+/// Groups parameters (in visiting order, with their values) into weight layers, as
+/// [`weight_layers`] does.
+pub fn group_layers(params: Vec<NamedParam>) -> Vec<LayerWeights> {
     let mut layers: Vec<LayerWeights> = Vec::new();
     let mut biases = Vec::new();
-    for param in named_params(module, true) {
+    for param in params {
         if is_weight(param.dims.len()) {
             layers.push(LayerWeights {
                 path: param.path,

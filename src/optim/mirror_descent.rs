@@ -24,7 +24,7 @@ pub struct LayerPotential {
 
 /// Configuration of [`MirrorDescent`].
 ///
-/// ```no_run
+/// ```
 /// use mirrorburn::optim::{MirrorDescentConfig, Potential};
 /// let optimizer = MirrorDescentConfig::new()
 ///     .with_potential(Potential::Hyperbolic { lambda: 0.1 })

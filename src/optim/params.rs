@@ -26,8 +26,21 @@ pub struct NamedParam {
 /// Every float parameter of `module` in visiting order; with `with_values`, each is copied to the
 /// host once.
 pub fn named_params<M: Module>(module: &M, with_values: bool) -> Vec<NamedParam> {
+    param_tensors(module)
+        .into_iter()
+        .map(|(mut param, tensor)| {
+            if with_values {
+                param.values = tensor.into_data().iter::<f64>().collect();
+            }
+            param
+        })
+        .collect()
+}
+
+/// Every float parameter of `module` in visiting order (its `values` empty) with its current value
+/// as a flat tensor on its device: a reference, not a copy.
+pub fn param_tensors<M: Module>(module: &M) -> Vec<(NamedParam, Tensor<1>)> {
     let mut collector = ParamCollector {
-        with_values,
         stack: Vec::new(),
         params: Vec::new(),
     };
@@ -51,9 +64,8 @@ pub fn glob_to_regex(glob: &str) -> String {
 }
 
 struct ParamCollector {
-    with_values: bool,
     stack: Vec<String>,
-    params: Vec<NamedParam>,
+    params: Vec<(NamedParam, Tensor<1>)>,
 }
 
 impl ModuleVisitor for ParamCollector {
@@ -68,17 +80,14 @@ impl ModuleVisitor for ParamCollector {
     fn visit_float<const D: usize>(&mut self, param: &Param<Tensor<D>>) {
         let tensor = param.val();
         let dims = tensor.dims().to_vec();
-        let values = if self.with_values {
-            tensor.into_data().iter::<f64>().collect()
-        } else {
-            Vec::new()
-        };
-        self.params.push(NamedParam {
+        let flat = tensor.reshape([dims.iter().product::<usize>()]);
+        let named = NamedParam {
             path: self.stack.join("."),
             dims,
             id: param.id,
-            values,
-        });
+            values: Vec::new(),
+        };
+        self.params.push((named, flat));
     }
 }
 
