@@ -3,7 +3,7 @@
 
 use clap::{Parser, Subcommand};
 use mirrorburn::backend::Backend;
-use mirrorburn::commands::{bench, compare, prune, report, sweep, toy, train};
+use mirrorburn::commands::{bench, compare, prune, recipe, report, sweep, toy, train};
 
 #[derive(Parser)]
 #[command(
@@ -74,6 +74,11 @@ enum Command {
         #[command(flatten)]
         args: toy::ToyArgs,
     },
+    /// The paper's mirror-μP recipes (Table 10) and a config's expected first update per layer.
+    Recipe {
+        #[command(flatten)]
+        args: recipe::RecipeArgs,
+    },
     /// Time one optimizer step over the VGG-16 parameter set (SGD vs the mirror maps).
     Bench {
         #[command(flatten)]
@@ -98,6 +103,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Compare { args, backend } => compare::execute(&args, &backend.resolve()?),
         Command::Sweep { args, backend } => sweep::execute_sweep(&args, backend),
         Command::Toy { args } => toy::execute(&args),
+        Command::Recipe { args } => recipe::execute(&args),
         Command::Bench { args, backend } => bench::execute(&args, &backend.resolve()?),
     }
 }

@@ -4,6 +4,7 @@
 pub mod bench;
 pub mod compare;
 pub mod prune;
+pub mod recipe;
 pub mod report;
 pub mod sweep;
 pub mod toy;

@@ -23,7 +23,7 @@ pub fn execute(args: &ToyArgs) -> anyhow::Result<()> {
         .clone()
         .unwrap_or_else(|| PathBuf::from("artifacts/toy").join(&config.name));
     let started = std::time::Instant::now();
-    let results = toy::run_all(&config);
+    let results = toy::run_all(&config)?;
     toy::write_outputs(&results, &out)?;
     print!("{}", toy::table(&results));
     println!(

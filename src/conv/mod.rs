@@ -11,6 +11,7 @@
 //! `conv2d` everywhere else (GPU backends, other dtypes), so a model calls one function.
 
 mod autodiff;
+pub mod gemm;
 pub mod kernels;
 
 #[cfg(test)]

@@ -99,6 +99,7 @@ mod mirror_descent;
 mod mirror_map;
 mod params;
 mod potential;
+mod recipe;
 
 pub use fallback::dual_fallbacks;
 pub use gradients::random_gradients;
@@ -106,6 +107,7 @@ pub use mirror_descent::{LayerPotential, MirrorDescent, MirrorDescentConfig, Mir
 pub use mirror_map::{MirrorMap, ScaledP};
 pub use params::{NamedParam, glob_to_regex, is_weight, named_params, param_paths, param_tensors};
 pub use potential::{Potential, StepForm, WidthScaling, fan_in};
+pub use recipe::{Recipe, RecipePotential, expected_inverse_metric, inverse_metric_at, table10};
 
 #[cfg(test)]
 mod tests;

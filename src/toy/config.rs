@@ -5,6 +5,7 @@ use std::path::Path;
 use serde::{Deserialize, Serialize};
 
 use super::paper::{PAPER_TABLE_IDS, paper_table};
+use super::problem::{Problem, ProblemError, problem};
 use crate::config::ConfigError;
 use crate::optim::{MirrorDescentConfig, Potential, StepForm, WidthScaling};
 
@@ -21,6 +22,20 @@ pub struct ToyMethod {
     /// Step form: `primal` (the paper's, default) or `dual` (the exact mirror step).
     #[serde(default)]
     pub step: StepForm,
+    /// This method's rescaling constants `c`, overriding the experiment's. Default: those.
+    #[serde(default, deserialize_with = "optional_one_or_many")]
+    pub rescale_c: Option<Vec<f64>>,
+}
+
+/// How a run computes the loss gradient.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum GradientPath {
+    /// Derived by hand in plain f64 (the default; many times faster).
+    #[default]
+    Hand,
+    /// Burn's autodiff on f64 tensors (the reference the hand gradient is tested against).
+    Autodiff,
 }
 
 /// The whole experiment.
@@ -50,6 +65,13 @@ pub struct ToyConfig {
     /// Teacher neurons. Default 3.
     #[serde(default = "default_teacher")]
     pub teacher_neurons: usize,
+    /// Each class must hold at least this fraction of the points; the teacher is redrawn until
+    /// it does (0 to 0.5). Default 0.1.
+    #[serde(default = "default_min_class_fraction")]
+    pub min_class_fraction: f64,
+    /// Gradient computation: `hand` (default) or `autodiff` (Burn's, the reference).
+    #[serde(default)]
+    pub gradient: GradientPath,
     /// Step cap per run.
     pub max_steps: usize,
     /// Stop once the training loss is below this. Default 1e-50.
@@ -62,9 +84,10 @@ pub struct ToyConfig {
     /// Loss below which time rescaling starts. Default 0.1.
     #[serde(default = "default_rescale_below")]
     pub rescale_below: f64,
-    /// The constant `c` of the rescaled step. Default 0.1.
-    #[serde(default = "default_rescale_c")]
-    pub rescale_c: f64,
+    /// The constant `c` of the rescaled step, or a list of them: every method runs every seed
+    /// at every `c` (the rescaled step's flow limit is `c -> 0`). Default 0.1.
+    #[serde(default = "default_rescale_c", deserialize_with = "one_or_many")]
+    pub rescale_c: Vec<f64>,
     /// A run's margins count as settled when each normalised margin changed by less than
     /// this (relative) over the last decade of the loss. Default 0.01.
     #[serde(default = "default_settle_tolerance")]
@@ -86,6 +109,9 @@ fn default_points() -> usize {
 fn default_teacher() -> usize {
     3
 }
+fn default_min_class_fraction() -> f64 {
+    0.1
+}
 fn default_target() -> f64 {
     1e-50
 }
@@ -95,8 +121,29 @@ fn default_true() -> bool {
 fn default_rescale_below() -> f64 {
     0.1
 }
-fn default_rescale_c() -> f64 {
-    0.1
+fn default_rescale_c() -> Vec<f64> {
+    vec![0.1]
+}
+
+/// A number or a list of numbers, as a list.
+#[derive(Deserialize)]
+#[serde(untagged)]
+enum OneOrMany {
+    One(f64),
+    Many(Vec<f64>),
+}
+
+fn one_or_many<'de, D: serde::Deserializer<'de>>(deserializer: D) -> Result<Vec<f64>, D::Error> {
+    Ok(match OneOrMany::deserialize(deserializer)? {
+        OneOrMany::One(value) => vec![value],
+        OneOrMany::Many(values) => values,
+    })
+}
+
+fn optional_one_or_many<'de, D: serde::Deserializer<'de>>(
+    deserializer: D,
+) -> Result<Option<Vec<f64>>, D::Error> {
+    one_or_many(deserializer).map(Some)
 }
 fn default_settle_tolerance() -> f64 {
     0.01
@@ -131,6 +178,12 @@ impl ToyConfig {
                 "must be at least 1",
             ));
         }
+        if !(0.0..=0.5).contains(&self.min_class_fraction) {
+            return Err(ConfigError::invalid(
+                "min_class_fraction",
+                "must be between 0 and 0.5 (each class's share of the points)",
+            ));
+        }
         if self.max_steps == 0 {
             return Err(ConfigError::invalid("max_steps", "must be at least 1"));
         }
@@ -152,11 +205,26 @@ impl ToyConfig {
                     message: e.to_string(),
                 })?;
         }
-        if !(self.rescale_c > 0.0 && self.rescale_below > 0.0 && self.loss_target > 0.0) {
+        if !(self.rescale_below > 0.0 && self.loss_target > 0.0) {
             return Err(ConfigError::invalid(
-                "rescale_c/rescale_below/loss_target",
+                "rescale_below/loss_target",
                 "must be > 0",
             ));
+        }
+        let lists = std::iter::once(("rescale_c".to_string(), &self.rescale_c)).chain(
+            self.methods.iter().enumerate().filter_map(|(i, m)| {
+                m.rescale_c
+                    .as_ref()
+                    .map(|c| (format!("methods[{i}].rescale_c"), c))
+            }),
+        );
+        for (key, list) in lists {
+            if list.is_empty() || !list.iter().all(|c| c.is_finite() && *c > 0.0) {
+                return Err(ConfigError::invalid(
+                    key,
+                    "must be a number > 0 or a non-empty list of them, e.g. [0.1, 0.01, 0.001]",
+                ));
+            }
         }
         if !(self.settle_tolerance > 0.0 && self.settle_tolerance.is_finite()) {
             return Err(ConfigError::invalid(
@@ -196,5 +264,26 @@ impl ToyConfig {
         } else {
             self.problem_seed
         }
+    }
+
+    /// The rescaling constants `method` runs at, largest first.
+    pub fn rescale_cs(&self, method: &ToyMethod) -> Vec<f64> {
+        let mut cs = method
+            .rescale_c
+            .clone()
+            .unwrap_or_else(|| self.rescale_c.clone());
+        cs.sort_by(|a, b| b.total_cmp(a));
+        cs.dedup();
+        cs
+    }
+
+    /// The teacher and data that init seed `seed` trains on.
+    pub fn problem_for(&self, seed: u64) -> Result<Problem, ProblemError> {
+        problem(
+            self.problem_seed_for(seed),
+            self.points,
+            self.teacher_neurons,
+            self.min_class_fraction,
+        )
     }
 }

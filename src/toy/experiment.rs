@@ -5,13 +5,14 @@
 //! The loss is the mean `L = (1/N) sum_i exp(-y_i f(x_i))`. (With the sum, the paper's GD step
 //! 0.1 multiplies the first gradient by N = 200 and jumps to L < 1e-100 in one step.)
 
-use burn::module::Module;
 use burn::optim::GradientsParams;
 use burn::tensor::{DType, Device, Tensor, TensorData};
-use rand::{RngExt, SeedableRng, rngs::StdRng};
+use rand::{SeedableRng, rngs::StdRng};
 use serde::{Deserialize, Serialize};
 
-use super::config::{ToyConfig, ToyMethod};
+use super::config::{GradientPath, ToyConfig, ToyMethod};
+use super::gradient::{Forward, Layer};
+use super::problem::Problem;
 use crate::diagnostics::{LayerWeights, balance_rows, layer_q, max_drift, q_margin, weight_layers};
 use crate::model::{BiasFreeMlp, standard_normal};
 
@@ -31,8 +32,17 @@ pub struct TrajectoryPoint {
 pub struct ToyRun {
     /// Init seed (the student's initial weights).
     pub seed: u64,
+    /// The rescaled step's constant `c`.
+    #[serde(default)]
+    pub rescale_c: f64,
     /// Seed of the teacher and data this run trained on.
     pub problem_seed: u64,
+    /// Teachers that problem seed drew and rejected (a class under the minimum) before its own.
+    #[serde(default)]
+    pub problem_redraws: usize,
+    /// Points of the problem labelled -1 and +1.
+    #[serde(default)]
+    pub class_counts: [usize; 2],
     /// Steps taken.
     pub steps: usize,
     /// `log10` of the final training loss.
@@ -60,41 +70,11 @@ pub struct ToyRun {
     pub trajectory: Vec<TrajectoryPoint>,
     /// Input-weight representation: `a_j w_j` (2-layer) or `w_j ||W_2 row j||` (3-layer).
     pub representation: Vec<[f64; 2]>,
+    /// The teacher's neurons `a_j w_j` (unit length), for comparison with the representation.
+    #[serde(default)]
+    pub teacher: Vec<[f64; 2]>,
     /// Flattened first-layer weights.
     pub first_layer: Vec<f64>,
-}
-
-/// Points, labels and the teacher of one seed.
-pub struct Problem {
-    /// `[n, 2]` row-major inputs on the unit circle.
-    pub inputs: Vec<f64>,
-    /// Labels in {-1, +1}.
-    pub labels: Vec<f64>,
-}
-
-/// Data on the unit circle labelled by a random teacher with `|a_j| ||w_j|| = 1`.
-pub fn problem(seed: u64, points: usize, teacher_neurons: usize) -> Problem {
-    let mut rng = StdRng::seed_from_u64(seed);
-    let teacher: Vec<(f64, [f64; 2])> = (0..teacher_neurons)
-        .map(|_| {
-            let angle = rng.random_range(0.0..std::f64::consts::TAU);
-            let sign = if rng.random_bool(0.5) { 1.0 } else { -1.0 };
-            (sign, [angle.cos(), angle.sin()])
-        })
-        .collect();
-    let mut inputs = Vec::with_capacity(2 * points);
-    let mut labels = Vec::with_capacity(points);
-    for _ in 0..points {
-        let angle = rng.random_range(0.0..std::f64::consts::TAU);
-        let x = [angle.cos(), angle.sin()];
-        let f: f64 = teacher
-            .iter()
-            .map(|(a, w)| a * (w[0] * x[0] + w[1] * x[1]).max(0.0))
-            .sum();
-        inputs.extend(x);
-        labels.push(if f > 0.0 { 1.0 } else { -1.0 });
-    }
-    Problem { inputs, labels }
 }
 
 /// Mean-field initial weights (`[d_in, d_out]` layouts): input weights N(0, 1), every later
@@ -121,14 +101,14 @@ fn f64_tensor<const D: usize>(values: Vec<f64>, shape: [usize; D], device: &Devi
     Tensor::from_data(TensorData::new(values, shape), (device, DType::F64))
 }
 
-/// Trains one method on one seed.
-pub fn run(config: &ToyConfig, method: &ToyMethod, seed: u64) -> ToyRun {
+/// Trains one method on one seed with rescaling constant `c`, on `problem` (the problem of
+/// [`ToyConfig::problem_seed_for`] this seed).
+pub fn run(config: &ToyConfig, method: &ToyMethod, seed: u64, c: f64, problem: &Problem) -> ToyRun {
+    // Burn's optimizer steps autodiff modules; the hand path registers its gradients as plain
+    // tensors (what `GradientsParams` holds) and never runs a graph.
     let device = Device::flex().autodiff();
-    let problem_seed = config.problem_seed_for(seed);
-    let data = problem(problem_seed, config.points, config.teacher_neurons);
-    let n = data.labels.len();
-    let inputs = f64_tensor(data.inputs, [n, 2], &device);
-    let labels = f64_tensor(data.labels, [n], &device);
+    let n = problem.labels.len();
+    let inputs = f64_tensor(problem.inputs.clone(), [n, 2], &device);
     let weights = student_weights(seed, config.depth, config.hidden)
         .into_iter()
         .map(|(values, shape)| f64_tensor(values, shape, &device))
@@ -144,17 +124,26 @@ pub fn run(config: &ToyConfig, method: &ToyMethod, seed: u64) -> ToyRun {
     let mut trajectory = Vec::new();
     let mut next_record = f64::INFINITY;
     while steps < config.max_steps {
-        let neg_margins = (model.forward(inputs.clone()) * labels.clone()).neg();
-        let peak = neg_margins.clone().max();
-        let stats = Tensor::cat(
-            vec![
-                peak.clone(),
-                (neg_margins.clone() - peak.clone()).exp().sum(),
-            ],
-            0,
-        );
-        let stats: Vec<f64> = stats.into_data().iter::<f64>().collect();
-        let (max_neg, sum_shifted) = (stats[0], stats[1]);
+        let layers = host_layers(&model);
+        let pass = match config.gradient {
+            GradientPath::Hand => Pass::Hand(Forward::new(&layers, &problem.inputs)),
+            GradientPath::Autodiff => Pass::Autodiff(Box::new(model.forward(inputs.clone()))),
+        };
+        let outputs: Vec<f64> = match &pass {
+            Pass::Hand(forward) => forward.outputs().to_vec(),
+            Pass::Autodiff(outputs) => outputs.clone().into_data().iter::<f64>().collect(),
+        };
+        // -y_i f(x_i), its maximum and sum_i exp(-y_i f(x_i) - max): the loss in the log domain.
+        let neg_margins: Vec<f64> = outputs
+            .iter()
+            .zip(&problem.labels)
+            .map(|(f, y)| -f * y)
+            .collect();
+        let max_neg = neg_margins
+            .iter()
+            .copied()
+            .fold(f64::NEG_INFINITY, f64::max);
+        let sum_shifted: f64 = neg_margins.iter().map(|v| (v - max_neg).exp()).sum();
         log_loss = max_neg + sum_shifted.ln() - (n as f64).ln();
         if !log_loss.is_finite() {
             diverged = true;
@@ -172,31 +161,44 @@ pub fn run(config: &ToyConfig, method: &ToyMethod, seed: u64) -> ToyRun {
             rescaled_at = Some(steps);
         }
         if separated && log_loss < next_record {
-            let layers = weight_layers(&model);
             trajectory.push(TrajectoryPoint {
                 step: steps,
                 log10_inverse_loss: -log_loss / std::f64::consts::LN_10,
-                gamma: k_margins(-max_neg, &layers, config.depth),
+                gamma: k_margins(-max_neg, &weight_layers(&model), config.depth),
             });
             next_record = log_loss - std::f64::consts::LN_10 / 2.0;
         }
-        // Rescaled: the gradient of L / L_now (a constant), i.e. step c * eta / L on L, computed
-        // in the log domain so that nothing underflows.
-        let (loss, lr) = match rescaled_at {
-            Some(_) => (
-                (neg_margins - peak.detach()).exp().sum(),
-                config.rescale_c * method.lr / sum_shifted,
-            ),
-            None => (neg_margins.exp().mean(), method.lr),
+        // The objective's gradient is sum_i c_i grad f(x_i) with c_i = dObjective / df_i.
+        // Rescaled: the objective is L / L_now up to a constant, i.e. the step c * eta / L on L,
+        // computed in the log domain so that nothing underflows: sum_i exp(-y_i f_i - max)
+        // at rate c * eta / sum_shifted. Otherwise the mean loss at rate eta.
+        let (scale, lr) = match rescaled_at {
+            Some(_) => (1.0, c * method.lr / sum_shifted),
+            None => ((max_neg).exp() / n as f64, method.lr),
         };
-        let grads = GradientsParams::from_grads(loss.backward(), &model);
+        let cotangent: Vec<f64> = neg_margins
+            .iter()
+            .zip(&problem.labels)
+            .map(|(v, y)| -y * scale * (v - max_neg).exp())
+            .collect();
+        let grads = match pass {
+            Pass::Hand(forward) => hand_gradients(&model, &forward.gradient(&layers, &cotangent)),
+            Pass::Autodiff(outputs) => {
+                let objective = (*outputs * f64_tensor(cotangent, [n], &device)).sum();
+                GradientsParams::from_grads(objective.backward(), &model)
+            }
+        };
         model = optimizer.step(lr, model, grads);
         steps += 1;
     }
 
     let layers = weight_layers(&model);
-    let outputs = model.valid().forward(inputs.inner()) * labels.inner();
-    let q_min = outputs.min().into_scalar::<f64>();
+    let q_min = Forward::new(&host_layers(&model), &problem.inputs)
+        .outputs()
+        .iter()
+        .zip(&problem.labels)
+        .map(|(f, y)| f * y)
+        .fold(f64::INFINITY, f64::min);
     let q = layer_q(&layers, &optimizer_config);
     let paths: Vec<String> = layers.iter().map(|l| l.path.clone()).collect();
     let balance_drift = max_drift(&balance_rows(steps, &paths, &q, &initial_q));
@@ -208,7 +210,10 @@ pub fn run(config: &ToyConfig, method: &ToyMethod, seed: u64) -> ToyRun {
         !diverged && margin_change.is_some_and(|c| c.iter().all(|&c| c < config.settle_tolerance));
     ToyRun {
         seed,
-        problem_seed,
+        rescale_c: c,
+        problem_seed: config.problem_seed_for(seed),
+        problem_redraws: problem.redraws,
+        class_counts: problem.class_counts,
         steps,
         log10_final_loss,
         diverged,
@@ -226,8 +231,37 @@ pub fn run(config: &ToyConfig, method: &ToyMethod, seed: u64) -> ToyRun {
         balance_drift,
         trajectory,
         representation,
+        teacher: problem.teacher.clone(),
         first_layer: layers[0].weights.clone(),
     }
+}
+
+/// One step's forward pass: on the host (the hand gradient) or through Burn's autodiff.
+enum Pass {
+    Hand(Forward),
+    Autodiff(Box<Tensor<1>>),
+}
+
+/// The model's weights on the host, in the hand gradient's form.
+fn host_layers(model: &BiasFreeMlp) -> Vec<Layer> {
+    weight_layers(model)
+        .into_iter()
+        .map(|layer| Layer {
+            shape: [layer.dims[0], layer.dims[1]],
+            weights: layer.weights,
+        })
+        .collect()
+}
+
+/// Host gradients, one per layer in the model's order, as Burn's `GradientsParams`.
+fn hand_gradients(model: &BiasFreeMlp, grads: &[Vec<f64>]) -> GradientsParams {
+    let device = Device::flex();
+    let mut params = GradientsParams::new();
+    for (param, grad) in model.layers.iter().zip(grads) {
+        let shape: [usize; 2] = param.val().dims();
+        params.register::<2>(param.id, f64_tensor(grad.clone(), shape, &device));
+    }
+    params
 }
 
 /// Relative change `|gamma_end - gamma_then| / |gamma_end|` per k from the last trajectory point
@@ -314,5 +348,55 @@ mod tests {
             None,
             "under a decade"
         );
+    }
+}
+
+#[cfg(test)]
+mod run_tests {
+    use super::*;
+
+    fn config(file: &str) -> ToyConfig {
+        let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("configs")
+            .join(file);
+        ToyConfig::load(&path).unwrap()
+    }
+
+    #[test]
+    fn hand_and_autodiff_gradients_train_the_same_run() {
+        let seed = crate::test_support::test_seed(3);
+        for file in ["toy-2layer.toml", "toy-3layer.toml"] {
+            let mut config = config(file);
+            config.max_steps = 300;
+            config.rescale_below = 0.5; // reach the rescaled phase within the steps
+            let problem = config.problem_for(seed).unwrap();
+            for method in &config.methods {
+                let mut reference = config.clone();
+                reference.gradient = GradientPath::Autodiff;
+                let hand = run(&config, method, seed, 0.1, &problem);
+                let autodiff = run(&reference, method, seed, 0.1, &problem);
+                assert_eq!(
+                    hand.steps, autodiff.steps,
+                    "{file} {} seed {seed}",
+                    method.name
+                );
+                let scale = autodiff
+                    .first_layer
+                    .iter()
+                    .fold(0.0f64, |m, v| m.max(v.abs()));
+                for (a, b) in hand.first_layer.iter().zip(&autodiff.first_layer) {
+                    assert!(
+                        (a - b).abs() <= 1e-9 * scale,
+                        "{file} {} seed {seed}: {a} vs {b}",
+                        method.name
+                    );
+                }
+                assert!(
+                    (hand.log10_final_loss - autodiff.log10_final_loss).abs() < 1e-9,
+                    "{file} {} seed {seed}",
+                    method.name
+                );
+            }
+        }
     }
 }

@@ -12,16 +12,26 @@
 //! log10_inverse_loss, gamma }]), `representation` ([[x, y]] per hidden neuron) and
 //! `first_layer` (flattened weights).
 
+mod comparison;
 mod config;
 mod experiment;
+mod flow_limit;
+mod gradient;
 mod outputs;
 mod paper;
+mod problem;
 pub(crate) mod results;
 
-pub use config::{ToyConfig, ToyMethod};
+pub use comparison::side_by_side;
+pub use config::{GradientPath, ToyConfig, ToyMethod};
 pub use experiment::{
-    Problem, ToyRun, TrajectoryPoint, k_margins, last_decade_change, problem, run, student_weights,
+    ToyRun, TrajectoryPoint, k_margins, last_decade_change, run, student_weights,
 };
+pub use flow_limit::{
+    CONVERGED_BELOW, FlowLimit, flow_limit, flow_limit_tables, flow_limits, own_margin,
+};
+pub use gradient::{Forward, Layer};
 pub use outputs::{ToyError, write_outputs};
-pub use paper::{PAPER_TABLE_IDS, PAPER_TABLES, PaperRow, PaperTable, paper_table, side_by_side};
+pub use paper::{PAPER_TABLE_IDS, PAPER_TABLES, PaperRow, PaperTable, paper_table};
+pub use problem::{MAX_TEACHER_DRAWS, Problem, ProblemError, problem};
 pub use results::{MethodResult, RunGroup, ToyResults, run_all, table};

@@ -3,8 +3,10 @@
 use std::fmt::Write as _;
 use std::path::Path;
 
-use super::paper::{paper_table, side_by_side};
-use super::results::{ToyResults, table};
+use super::comparison::side_by_side;
+use super::flow_limit::{flow_limit_tables, flow_limits};
+use super::paper::paper_table;
+use super::results::{MethodResult, ToyResults, table};
 use crate::diagnostics::layer_histogram;
 use crate::fsutil::{WriteError, write_atomic};
 use crate::plot::{Chart, PlotError, Series};
@@ -29,25 +31,48 @@ pub fn write_outputs(results: &ToyResults, out: &Path) -> Result<(), ToyError> {
     write_atomic(&out.join("results.json"), &json)?;
     let mut md = table(results);
     md.push('\n');
+    md.push_str(&flow_limit_tables(results));
+    md.push('\n');
+    // Figures show each method at its flow limit (its smallest c).
+    let limits: Vec<&MethodResult> = flow_limits(results).into_iter().map(|l| l.runs).collect();
     if let Some(paper) = results.config.paper_table.as_deref().and_then(paper_table) {
         md.push_str(&side_by_side(paper, results));
         md.push('\n');
     }
-    for m in &results.methods {
+    for m in &limits {
         let first = &m.runs[0];
+        // The teacher's unit neurons, scaled to the student's largest, so directions compare.
+        let largest = first
+            .representation
+            .iter()
+            .map(|p| p[0].hypot(p[1]))
+            .fold(0.0, f64::max);
         let chart = Chart {
             title: format!(
-                "{}: input-weight representation (seed {})",
-                m.name, first.seed
+                "{}: input-weight representation (seed {}, c = {}), teacher in red",
+                m.name, first.seed, m.rescale_c
             ),
             x_label: "first input coordinate".into(),
             y_label: "second input coordinate".into(),
-            series: vec![Series {
-                name: m.potential.label(),
-                points: first.representation.iter().map(|p| (p[0], p[1])).collect(),
-                markers_only: true,
-                ..Default::default()
-            }],
+            series: vec![
+                Series {
+                    name: m.potential.label(),
+                    points: first.representation.iter().map(|p| (p[0], p[1])).collect(),
+                    markers_only: true,
+                    ..Default::default()
+                },
+                Series {
+                    name: "teacher a_j w_j (scaled to the largest student neuron)".into(),
+                    points: first
+                        .teacher
+                        .iter()
+                        .map(|t| (largest * t[0], largest * t[1]))
+                        .collect(),
+                    markers_only: true,
+                    color: 1,
+                    ..Default::default()
+                },
+            ],
             size: Some(FIGURE_SIZE),
             ..Default::default()
         };
@@ -60,8 +85,7 @@ pub fn write_outputs(results: &ToyResults, out: &Path) -> Result<(), ToyError> {
         x_label: "|w| (log scale)".into(),
         y_label: "fraction of weights per bin".into(),
         log_x: true,
-        series: results
-            .methods
+        series: limits
             .iter()
             .enumerate()
             .map(|(i, m)| {
@@ -87,8 +111,7 @@ pub fn write_outputs(results: &ToyResults, out: &Path) -> Result<(), ToyError> {
             x_label: "log10(1 / training loss)".into(),
             y_label: format!("gamma_{} (log scale)", k + 1),
             log_y: true,
-            series: results
-                .methods
+            series: limits
                 .iter()
                 .enumerate()
                 .map(|(i, m)| Series {

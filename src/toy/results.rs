@@ -3,13 +3,15 @@
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
 
+use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 
 use super::config::ToyConfig;
 use super::experiment::{ToyRun, run};
+use super::problem::ProblemError;
 use crate::diagnostics::MeanStd;
 
-/// One method's runs and their summaries.
+/// One method's runs at one rescaling constant `c`, and their summaries.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct MethodResult {
     /// Method name.
@@ -20,6 +22,9 @@ pub struct MethodResult {
     pub lr: f64,
     /// Step form.
     pub step: crate::optim::StepForm,
+    /// The rescaled step's constant `c` of these runs.
+    #[serde(default)]
+    pub rescale_c: f64,
     /// One run per seed.
     pub runs: Vec<ToyRun>,
     /// Summaries of the non-diverged runs, settled ones and unsettled ones apart (a group is
@@ -92,49 +97,72 @@ pub struct ToyResults {
     pub methods: Vec<MethodResult>,
 }
 
-/// Runs every method on every seed (seeds in parallel threads), printing one line per run.
-pub fn run_all(config: &ToyConfig) -> ToyResults {
-    let methods = config
+/// Runs every method on every seed at each of its rescaling constants (in parallel on every core),
+/// printing one line per run as it ends. `methods` holds one entry per method and `c`, in the
+/// config's order, `c` decreasing.
+pub fn run_all(config: &ToyConfig) -> Result<ToyResults, ProblemError> {
+    let problems = config
+        .seeds
+        .iter()
+        .map(|&seed| config.problem_for(seed))
+        .collect::<Result<Vec<_>, _>>()?;
+    // Every (method, c, seed) is one job; rayon spreads the jobs over the cores, longest-first
+    // order does not matter for the result, which keeps the config's order.
+    let jobs: Vec<(usize, f64, usize)> = config
         .methods
         .iter()
-        .map(|method| {
-            let runs: Vec<ToyRun> = std::thread::scope(|scope| {
-                let handles: Vec<_> = config
-                    .seeds
-                    .iter()
-                    .map(|&seed| scope.spawn(move || run(config, method, seed)))
-                    .collect();
-                handles.into_iter().map(|h| h.join().expect("a toy run panicked")).collect()
-            });
-            for r in &runs {
-                println!(
-                    "{} seed {}: {} steps, log10 L {:.1}{}, gamma = [{:.3e}, {:.3e}, {:.3e}], active {}{}",
-                    method.name,
-                    r.seed,
-                    r.steps,
-                    r.log10_final_loss,
-                    if r.diverged { " DIVERGED" } else { "" },
-                    r.gamma[0],
-                    r.gamma[1],
-                    r.gamma[2],
-                    r.active_neurons,
-                    if r.settled { "" } else { ", margins not settled" }
-                );
-            }
-            MethodResult {
+        .enumerate()
+        .flat_map(|(m, method)| {
+            config
+                .rescale_cs(method)
+                .into_iter()
+                .flat_map(move |c| (0..config.seeds.len()).map(move |s| (m, c, s)))
+        })
+        .collect();
+    let runs: Vec<ToyRun> = jobs
+        .par_iter()
+        .map(|&(m, c, s)| {
+            let method = &config.methods[m];
+            let r = run(config, method, config.seeds[s], c, &problems[s]);
+            println!(
+                "{} c {c} seed {}: {} steps, log10 L {:.1}{}, gamma = [{:.3e}, {:.3e}, {:.3e}], active {}{}",
+                method.name,
+                r.seed,
+                r.steps,
+                r.log10_final_loss,
+                if r.diverged { " DIVERGED" } else { "" },
+                r.gamma[0],
+                r.gamma[1],
+                r.gamma[2],
+                r.active_neurons,
+                if r.settled { "" } else { ", margins not settled" }
+            );
+            r
+        })
+        .collect();
+    let mut methods: Vec<MethodResult> = Vec::new();
+    for (&(m, c, _), r) in jobs.iter().zip(runs) {
+        let method = &config.methods[m];
+        match methods.last_mut() {
+            Some(last) if last.name == method.name && last.rescale_c == c => last.runs.push(r),
+            _ => methods.push(MethodResult {
                 name: method.name.clone(),
                 potential: method.potential,
                 lr: method.lr,
                 step: method.step,
-                groups: groups(&runs),
-                runs,
-            }
-        })
-        .collect();
-    ToyResults {
+                rescale_c: c,
+                groups: Vec::new(),
+                runs: vec![r],
+            }),
+        }
+    }
+    for method in &mut methods {
+        method.groups = groups(&method.runs);
+    }
+    Ok(ToyResults {
         config: config.clone(),
         methods,
-    }
+    })
 }
 
 /// The results as Markdown: the summary table (mean ± std, settled and unsettled runs in
@@ -151,7 +179,7 @@ pub fn table(results: &ToyResults) -> String {
         )
     };
     let mut md = format!(
-        "# {} ({}-layer student, {} seeds)\n\nProtocol: {protocol}. A run's margins are *settled* when each L_k margin changed by less than {} (relative) over the last decade of the loss; settled and unsettled runs are summarised apart.\n\n| method | step | lr | runs | L1 margin | L2 margin | L3 margin | Q-margin | active neurons | balance drift |\n|---|---|---:|---|---:|---:|---:|---:|---:|---:|\n",
+        "# {} ({}-layer student, {} seeds)\n\nProtocol: {protocol}. A run's margins are *settled* when each L_k margin changed by less than {} (relative) over the last decade of the loss; settled and unsettled runs are summarised apart.\n\n| method | step | lr | c | runs | L1 margin | L2 margin | L3 margin | Q-margin | active neurons | balance drift |\n|---|---|---:|---:|---|---:|---:|---:|---:|---:|---:|\n",
         config.name,
         config.depth,
         config.seeds.len(),
@@ -163,11 +191,12 @@ pub fn table(results: &ToyResults) -> String {
         if diverged == total {
             let _ = writeln!(
                 md,
-                "| {} ({}) | {} | {} | all {total} diverged | | | | | | |",
+                "| {} ({}) | {} | {} | {} | all {total} diverged | | | | | | |",
                 m.name,
                 m.potential.label(),
                 m.step.name(),
-                m.lr
+                m.lr,
+                m.rescale_c
             );
         }
         for group in &m.groups {
@@ -188,11 +217,12 @@ pub fn table(results: &ToyResults) -> String {
             };
             let _ = writeln!(
                 md,
-                "| {} ({}) | {} | {} | {state} {}/{total}{diverged_note} | {} | {} | {} | {} | {:.1} ± {:.1} | {} |",
+                "| {} ({}) | {} | {} | {} | {state} {}/{total}{diverged_note} | {} | {} | {} | {} | {:.1} ± {:.1} | {} |",
                 m.name,
                 m.potential.label(),
                 m.step.name(),
                 m.lr,
+                m.rescale_c,
                 group.seeds.len(),
                 cell("gamma_1"),
                 cell("gamma_2"),
@@ -204,7 +234,8 @@ pub fn table(results: &ToyResults) -> String {
             );
         }
     }
-    md.push_str("\n## Runs\n\n| method | seed | steps | log10 L | rescaled at | change of L1, L2, L3 margin over the last decade of L | settled |\n|---|---:|---:|---:|---:|---|---|\n");
+    md.push_str(&problem_table(results));
+    md.push_str("\n## Runs\n\n| method | c | seed | steps | log10 L | rescaled at | change of L1, L2, L3 margin over the last decade of L | settled | active neurons |\n|---|---:|---:|---:|---:|---:|---|---|---:|\n");
     for m in &results.methods {
         for r in &m.runs {
             let change = match r.margin_change {
@@ -221,8 +252,29 @@ pub fn table(results: &ToyResults) -> String {
             };
             let _ = writeln!(
                 md,
-                "| {} | {} | {} | {:.1} | {rescaled} | {change} | {settled} |",
-                m.name, r.seed, r.steps, r.log10_final_loss
+                "| {} | {} | {} | {} | {:.1} | {rescaled} | {change} | {settled} | {} |",
+                m.name, m.rescale_c, r.seed, r.steps, r.log10_final_loss, r.active_neurons
+            );
+        }
+    }
+    md
+}
+
+/// The problems the runs trained on: seed, class counts and teacher redraws.
+fn problem_table(results: &ToyResults) -> String {
+    let mut md = format!(
+        "\n## Problems\n\nEach class must hold at least {} of the {} points; a teacher that labels fewer is redrawn from the same stream.\n\n| problem seed | points -1 | points +1 | teachers redrawn |\n|---:|---:|---:|---:|\n",
+        results.config.min_class_fraction, results.config.points
+    );
+    let mut seen = Vec::new();
+    for r in results.methods.iter().flat_map(|m| &m.runs) {
+        if !seen.contains(&r.problem_seed) {
+            seen.push(r.problem_seed);
+            let [negative, positive] = r.class_counts;
+            let _ = writeln!(
+                md,
+                "| {} | {negative} | {positive} | {} |",
+                r.problem_seed, r.problem_redraws
             );
         }
     }
@@ -242,7 +294,7 @@ pub(crate) mod tests {
         let mut config = ToyConfig::load(&path).unwrap();
         config.seeds = vec![0, 1, 2];
         config.max_steps = 5;
-        run_all(&config)
+        run_all(&config).unwrap()
     }
 
     #[test]
