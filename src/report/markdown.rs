@@ -3,7 +3,10 @@
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 
-use super::charts::{balance_chart, curves_chart, magnitude_chart, margin_chart, pruning_chart};
+use super::charts::{
+    LAMBDA_STATISTICS, balance_chart, curves_chart, lambda_chart, magnitude_chart, margin_chart,
+    pruning_chart,
+};
 use super::read::{Method, group, read_run};
 use crate::diagnostics::{MeanStd, PruneScope};
 use crate::fsutil::{WriteError, write_atomic};
@@ -103,7 +106,13 @@ pub fn write_report(run_dirs: &[PathBuf], out: &Path) -> Result<PathBuf, ReportE
             pruning_chart(&methods, PruneScope::Global),
         )
     }));
-    for (name, caption, chart) in figures {
+    let lambda_figures = LAMBDA_STATISTICS
+        .iter()
+        .filter_map(|&(name, caption, y_label, statistic)| {
+            lambda_chart(&methods, caption, y_label, statistic).map(|chart| (name, caption, chart))
+        })
+        .collect::<Vec<_>>();
+    for (name, caption, chart) in figures.chain(lambda_figures) {
         chart.render(&out.join(name))?;
         let _ = writeln!(
             md,
