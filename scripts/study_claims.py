@@ -3,17 +3,22 @@
 (reads the run directories only: metrics.csv, histograms.jsonl, pruning.csv, margins.csv).
 
     python3 scripts/study_claims.py [artifacts/sweeps/study-cpu]
+    python3 scripts/study_claims.py --lambda [artifacts/sweeps/study-cpu-lambda]
 
 For each seed it compares the methods (GD, hyperbolic, p = 10 at lambda 1e-5; each potential at
 lambda 1e-5, 0.01 and 1; primal vs dual step at the same epoch) and prints, per claim, on how many
-seeds it holds, with the values.
+seeds it holds, with the values. With `--lambda` it checks `configs/study-cpu-lambda.toml` instead
+(Lemma 4.10: p = 10 at lambda 1e2, 1e4, 1e8 against GD).
 """
 import csv
 import json
 import sys
 from pathlib import Path
 
-root = Path(sys.argv[1] if len(sys.argv) > 1 else "artifacts/sweeps/study-cpu") / "runs"
+LAMBDA_MODE = len(sys.argv) > 1 and sys.argv[1] == "--lambda"
+args = sys.argv[2:] if LAMBDA_MODE else sys.argv[1:]
+default = "artifacts/sweeps/study-cpu-lambda" if LAMBDA_MODE else "artifacts/sweeps/study-cpu"
+root = Path(args[0] if args else default) / "runs"
 
 
 def run(name):
@@ -52,6 +57,50 @@ def claim(text, pairs):
     print(f"- {text}: holds on {sum(held)}/{len(held)} seeds")
     for ok, detail in pairs:
         print(f"    {'yes' if ok else 'no ' if ok is not None else 'n/a'} {detail}")
+
+
+def lambda_extension():
+    """Lemma 4.10 on VGG: p = 10's first-layer statistics and pruned accuracies approach GD's as
+    lambda grows (1e2, 1e4, 1e8)."""
+    seeds = [1, 2, 3]
+    lambdas = ["100.0", "10000.0", "100000000.0"]
+    runs = {(n, s): run(f"{n}-seed{s}") for s in seeds
+            for n in ["gd"] + [f"p10-lambda{l}" for l in lambdas]}
+    print("Fit (final training accuracy):")
+    for (name, seed), r in sorted(runs.items()):
+        if r:
+            print(f"    {name} seed {seed}: {r['epochs']} epochs, train acc {r['train_acc']:.3f}, "
+                  f"first-layer l1/l2 {fmt(r['first_l1l2'])}, near zero {fmt(r['first_near0'])}")
+    stats = {
+        "first-layer l1/l2": lambda r: r["first_l1l2"],
+        "first-layer fraction near zero": lambda r: r["first_near0"],
+        "val acc at 50% layer-wise sparsity": lambda r: r["pruning"][("layer", 0.5)],
+        "val acc at 80% layer-wise sparsity": lambda r: r["pruning"][("layer", 0.8)],
+    }
+    print("\nLemma 4.10 (large lambda tends to GD): |p = 10 - GD| per lambda, seed by seed")
+    for label, f in stats.items():
+        def distances(s, f=f):
+            gd = f(runs[("gd", s)])
+            return [abs(f(runs[(f"p10-lambda{l}", s)]) - gd) for l in lambdas], gd
+        def check(s, f=f):
+            d, gd = distances(s)
+            values = ", ".join(f"{float(l):.0e} {fmt(f(runs[(f'p10-lambda{l}', s)]))}" for l in lambdas)
+            return (d[0] >= d[1] >= d[2], f"seed {s}: gd {fmt(gd)}; p10 {values}")
+        def close(s, f=f):
+            d, gd = distances(s)
+            return (d[2] <= 0.01 * abs(gd) + 1e-12,
+                    f"seed {s}: gd {fmt(gd)}, p10 at 1e8 {fmt(f(runs[('p10-lambda100000000.0', s)]))}")
+        claim(f"{label}: the distance to GD does not grow with lambda (1e2 >= 1e4 >= 1e8)",
+              [check(s) if all(runs[k] for k in runs if k[1] == s) else (None, f"seed {s}: missing")
+               for s in seeds])
+        claim(f"{label}: p = 10 at lambda 1e8 within 1% of GD",
+              [close(s) if all(runs[k] for k in runs if k[1] == s) else (None, f"seed {s}: missing")
+               for s in seeds])
+
+
+if LAMBDA_MODE:
+    lambda_extension()
+    sys.exit(0)
 
 
 seeds = [1, 2, 3]

@@ -49,7 +49,7 @@ pub fn write_outputs(results: &ToyResults, out: &Path) -> Result<(), ToyError> {
             .fold(0.0, f64::max);
         let chart = Chart {
             title: format!(
-                "{}: input-weight representation (seed {}, c = {}), teacher in red",
+                "{}: a_j w_j (seed {}, c = {}); teacher red",
                 m.name, first.seed, m.rescale_c
             ),
             x_label: "first input coordinate".into(),
