@@ -85,17 +85,17 @@ def lambda_extension():
         def check(s, f=f):
             d, gd = distances(s)
             values = ", ".join(f"{float(l):.0e} {fmt(f(runs[(f'p10-lambda{l}', s)]))}" for l in lambdas)
-            return (d[0] >= d[1] >= d[2], f"seed {s}: gd {fmt(gd)}; p10 {values}")
-        def close(s, f=f):
-            d, gd = distances(s)
-            return (d[2] <= 0.01 * abs(gd) + 1e-12,
-                    f"seed {s}: gd {fmt(gd)}, p10 at 1e8 {fmt(f(runs[('p10-lambda100000000.0', s)]))}")
-        claim(f"{label}: the distance to GD does not grow with lambda (1e2 >= 1e4 >= 1e8)",
-              [check(s) if all(runs[k] for k in runs if k[1] == s) else (None, f"seed {s}: missing")
-               for s in seeds])
-        claim(f"{label}: p = 10 at lambda 1e8 within 1% of GD",
-              [close(s) if all(runs[k] for k in runs if k[1] == s) else (None, f"seed {s}: missing")
-               for s in seeds])
+            return (d[2] <= d[0], f"seed {s}: gd {fmt(gd)}; p10 {values}")
+        def in_spread(s, f=f):
+            gds = [f(runs[("gd", t)]) for t in seeds]
+            v = f(runs[("p10-lambda100000000.0", s)])
+            return (min(gds) <= v <= max(gds),
+                    f"seed {s}: p10 at 1e8 {fmt(v)}, GD over seeds {fmt(min(gds))}..{fmt(max(gds))}")
+        present = lambda s: all(runs[k] for k in runs if k[1] == s)
+        claim(f"{label}: p = 10 is at least as close to GD at lambda 1e8 as at 1e2",
+              [check(s) if present(s) else (None, f"seed {s}: missing") for s in seeds])
+        claim(f"{label}: p = 10 at lambda 1e8 lies within GD's seed-to-seed range",
+              [in_spread(s) if present(s) else (None, f"seed {s}: missing") for s in seeds])
 
 
 if LAMBDA_MODE:
