@@ -268,3 +268,23 @@ fn dual_and_primal_trajectories_converge_to_each_other_as_the_step_shrinks() {
         }
     }
 }
+
+#[test]
+fn a_method_whose_runs_all_diverged_is_tabled_and_the_others_are_drawn() {
+    let mut config = config("toy-2layer-lambda-p3.toml");
+    config.seeds = vec![1];
+    config.max_steps = 20;
+    // p = 3 at lambda 0.1 has m(0) = 10: at eta 1 it diverges within a few steps.
+    config
+        .methods
+        .retain(|m| m.name == "lambda-0.1" || m.name == "gd");
+    config.methods[0].lr = 1.0;
+    let results = mirrorburn::toy::run_all(&config).unwrap();
+    assert!(results.methods[0].runs.iter().all(|r| r.diverged));
+    let out = temp_dir("toy-diverged");
+    mirrorburn::toy::write_outputs(&results, &out).unwrap();
+    let tables = std::fs::read_to_string(out.join("tables.md")).unwrap();
+    assert!(tables.contains("| all 1 diverged |"), "{tables}");
+    assert!(out.join("representation_gd.png").is_file());
+    assert!(!out.join("representation_lambda-0.1.png").exists());
+}

@@ -39,7 +39,8 @@ impl Histogram {
         let last = *self.edges.last().expect("edges");
         if value < self.edges[0] {
             self.below += 1;
-        } else if value >= last {
+        } else if value >= last || value.is_nan() {
+            // NaN (a diverged run's weights) has no bin; it counts with the overflow.
             self.above += 1;
         } else {
             let bin = self.edges.partition_point(|&e| e <= value) - 1;

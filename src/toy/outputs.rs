@@ -4,6 +4,7 @@ use std::fmt::Write as _;
 use std::path::Path;
 
 use super::comparison::side_by_side;
+use super::experiment::ToyRun;
 use super::flow_limit::{flow_limit_tables, flow_limits};
 use super::paper::paper_table;
 use super::results::{MethodResult, ToyResults, table};
@@ -34,13 +35,17 @@ pub fn write_outputs(results: &ToyResults, out: &Path) -> Result<(), ToyError> {
     md.push_str(&flow_limit_tables(results));
     md.push('\n');
     // Figures show each method at its flow limit (its smallest c).
-    let limits: Vec<&MethodResult> = flow_limits(results).into_iter().map(|l| l.runs).collect();
+    // A method whose every run diverged has nothing to draw; the others show their first
+    // non-diverged run.
+    let limits: Vec<(&MethodResult, &ToyRun)> = flow_limits(results)
+        .into_iter()
+        .filter_map(|l| Some((l.runs, l.runs.runs.iter().find(|r| !r.diverged)?)))
+        .collect();
     if let Some(paper) = results.config.paper_table.as_deref().and_then(paper_table) {
         md.push_str(&side_by_side(paper, results));
         md.push('\n');
     }
-    for m in &limits {
-        let first = &m.runs[0];
+    for &(m, first) in &limits {
         // The teacher's unit neurons, scaled to the student's largest, so directions compare.
         let largest = first
             .representation
@@ -88,8 +93,8 @@ pub fn write_outputs(results: &ToyResults, out: &Path) -> Result<(), ToyError> {
         series: limits
             .iter()
             .enumerate()
-            .map(|(i, m)| {
-                let w = &m.runs[0].first_layer;
+            .map(|(i, (m, first))| {
+                let w = &first.first_layer;
                 let h = layer_histogram(0, 0, "layers.0", 2, w);
                 let points = h.magnitude.geometric_density(h.count);
                 Series {
@@ -114,9 +119,9 @@ pub fn write_outputs(results: &ToyResults, out: &Path) -> Result<(), ToyError> {
             series: limits
                 .iter()
                 .enumerate()
-                .map(|(i, m)| Series {
+                .map(|(i, (m, first))| Series {
                     name: m.name.clone(),
-                    points: m.runs[0]
+                    points: first
                         .trajectory
                         .iter()
                         .map(|t| (t.log10_inverse_loss, t.gamma[k]))
