@@ -363,8 +363,10 @@ fn prune_and_compare_both_default_to_the_last_checkpoint() {
 fn sigterm_checkpoints_mid_epoch_and_resume_is_exact() {
     let root = setup("sigterm");
     let (data, config) = (root.join("data"), root.join("config.toml"));
-    // Small batches: many steps per epoch, so the signal lands mid-epoch.
-    let args = ["--set", "epochs=3", "--set", "batch_size=5"];
+    // Small batches: many steps per epoch, so the signal lands mid-epoch; 10 epochs, so the run
+    // cannot finish in the 300 ms between its first checkpoint and the signal (with 3 it
+    // sometimes did on a fast step).
+    let args = ["--set", "epochs=10", "--set", "batch_size=5"];
     let straight = root.join("straight");
     let output = run(train(&config, &data, &straight, &args));
     assert!(output.status.success(), "{}", stderr(&output));

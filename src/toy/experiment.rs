@@ -124,13 +124,15 @@ pub fn run(config: &ToyConfig, method: &ToyMethod, seed: u64, c: f64, problem: &
     let mut trajectory = Vec::new();
     let mut next_record = f64::INFINITY;
     while steps < config.max_steps {
-        let layers = host_layers(&model);
         let pass = match config.gradient {
-            GradientPath::Hand => Pass::Hand(Forward::new(&layers, &problem.inputs)),
+            GradientPath::Hand => {
+                let layers = host_layers(&model);
+                Pass::Hand(Forward::new(&layers, &problem.inputs), layers)
+            }
             GradientPath::Autodiff => Pass::Autodiff(Box::new(model.forward(inputs.clone()))),
         };
         let outputs: Vec<f64> = match &pass {
-            Pass::Hand(forward) => forward.outputs().to_vec(),
+            Pass::Hand(forward, _) => forward.outputs().to_vec(),
             Pass::Autodiff(outputs) => outputs.clone().into_data().iter::<f64>().collect(),
         };
         // -y_i f(x_i), its maximum and sum_i exp(-y_i f(x_i) - max): the loss in the log domain.
@@ -182,7 +184,9 @@ pub fn run(config: &ToyConfig, method: &ToyMethod, seed: u64, c: f64, problem: &
             .map(|(v, y)| -y * scale * (v - max_neg).exp())
             .collect();
         let grads = match pass {
-            Pass::Hand(forward) => hand_gradients(&model, &forward.gradient(&layers, &cotangent)),
+            Pass::Hand(forward, layers) => {
+                hand_gradients(&model, &forward.gradient(&layers, &cotangent))
+            }
             Pass::Autodiff(outputs) => {
                 let objective = (*outputs * f64_tensor(cotangent, [n], &device)).sum();
                 GradientsParams::from_grads(objective.backward(), &model)
@@ -238,7 +242,7 @@ pub fn run(config: &ToyConfig, method: &ToyMethod, seed: u64, c: f64, problem: &
 
 /// One step's forward pass: on the host (the hand gradient) or through Burn's autodiff.
 enum Pass {
-    Hand(Forward),
+    Hand(Forward, Vec<Layer>),
     Autodiff(Box<Tensor<1>>),
 }
 
