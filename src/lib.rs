@@ -35,6 +35,7 @@ pub mod plot;
 pub mod report;
 #[cfg(feature = "cli")]
 pub mod rundir;
+mod simd;
 #[cfg(feature = "cli")]
 pub mod sweep;
 #[cfg(feature = "cli")]

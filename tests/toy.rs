@@ -150,7 +150,7 @@ fn outputs_are_written_and_every_figure_the_table_names_exists() {
     let mut config = config("toy-2layer-lambda-p3.toml");
     config.seeds = vec![3];
     config.max_steps = 50;
-    let results = mirrorburn::toy::run_all(&config).unwrap();
+    let results = mirrorburn::toy::run_all(&config, None).unwrap();
     let out = temp_dir("toy-out");
     mirrorburn::toy::write_outputs(&results, &out).unwrap();
     let json: serde_json::Value =
@@ -279,7 +279,7 @@ fn a_method_whose_runs_all_diverged_is_tabled_and_the_others_are_drawn() {
         .methods
         .retain(|m| m.name == "lambda-0.1" || m.name == "gd");
     config.methods[0].lr = 1.0;
-    let results = mirrorburn::toy::run_all(&config).unwrap();
+    let results = mirrorburn::toy::run_all(&config, None).unwrap();
     assert!(results.methods[0].runs.iter().all(|r| r.diverged));
     let out = temp_dir("toy-diverged");
     mirrorburn::toy::write_outputs(&results, &out).unwrap();

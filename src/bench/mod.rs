@@ -1,11 +1,12 @@
 //! Benchmarks behind `mirrorburn bench`: the optimizer step alone, the whole training step, the
-//! data pipeline alone, the backends' agreement on one step, and the convolution per layer. Each returns rows and renders a
-//! Markdown table.
+//! data pipeline alone, the backends' agreement on one step, the convolution per layer, and the
+//! student-teacher toy's step. Each returns rows and renders a Markdown table.
 
 mod agreement;
 mod conv;
 mod optimizer;
 mod pipeline;
+mod toy;
 mod training_step;
 
 pub use agreement::{
@@ -15,6 +16,7 @@ pub use agreement::{
 pub use conv::{ConvRow, ConvTimes, conv_rows, conv_table};
 pub use optimizer::{BenchRow, run as optimizer_rows, to_markdown as optimizer_table};
 pub use pipeline::{PipelineRow, pipeline_row, pipeline_table, synthetic_batch, synthetic_split};
+pub use toy::{ToyStepRow, toy_step_rows, toy_step_table};
 pub use training_step::{StepRow, step_rows, step_table};
 
 /// The potentials every benchmark times: GD, hyperbolic and p = 10 (lambda 0.01).

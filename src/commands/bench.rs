@@ -10,10 +10,11 @@ use burn::module::Module;
 use crate::backend::{Backend, BackendDevice};
 use crate::bench::{
     agreement_rows, agreement_table, conv_rows, conv_table, optimizer_rows, optimizer_table,
-    pipeline_row, pipeline_table, step_rows, step_table,
+    pipeline_row, pipeline_table, step_rows, step_table, toy_step_rows, toy_step_table,
 };
 use crate::fsutil::write_atomic;
 use crate::model::Vgg;
+use crate::toy::ToyConfig;
 
 /// One part of the benchmark.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
@@ -31,6 +32,9 @@ pub enum BenchPart {
     /// Our 3x3 convolution against Burn flex's, per VGG-16 layer shape at every
     /// `--step-widths` divisor: forward, input gradient, weight gradient (on `flex` only).
     Conv,
+    /// The student-teacher toy's step, hand-derived f64 against Burn's autodiff, per depth and
+    /// method of `configs/toy-{2,3}layer.toml` (on the CPU; `--backend` does not apply).
+    Toy,
 }
 
 /// `mirrorburn bench` arguments.
@@ -113,6 +117,16 @@ pub fn execute(args: &BenchArgs, compute: &BackendDevice) -> anyhow::Result<()> 
                     })
                     .collect::<Vec<_>>()
                     .join("\n"),
+                BenchPart::Toy if compute.backend != Backend::Flex => continue,
+                BenchPart::Toy => {
+                    let configs = ["configs/toy-2layer.toml", "configs/toy-3layer.toml"]
+                        .map(|path| ToyConfig::load(std::path::Path::new(path)))
+                        .into_iter()
+                        .collect::<Result<Vec<_>, _>>()
+                        .context("the toy benchmark reads configs/toy-{2,3}layer.toml; run it from the repository root")?;
+                    let steps = 2000;
+                    toy_step_table(&toy_step_rows(&configs, steps, args.repeats), steps)
+                }
                 BenchPart::Data => pipeline_table(
                     &pipeline_row(20 * args.batch_size, args.batch_size, args.repeats, device),
                     name,

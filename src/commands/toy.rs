@@ -23,7 +23,9 @@ pub fn execute(args: &ToyArgs) -> anyhow::Result<()> {
         .clone()
         .unwrap_or_else(|| PathBuf::from("artifacts/toy").join(&config.name));
     let started = std::time::Instant::now();
-    let results = toy::run_all(&config)?;
+    // Finished runs are kept under the output directory, so an interrupted study resumes.
+    let cache = toy::RunCache::new(out.join("runs"));
+    let results = toy::run_all(&config, Some(&cache))?;
     toy::write_outputs(&results, &out)?;
     print!("{}", toy::table(&results));
     println!(

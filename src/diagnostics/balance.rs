@@ -4,7 +4,7 @@ use burn::tensor::{DType, Device, Tensor, TensorData};
 use serde::{Deserialize, Serialize};
 
 use super::snapshot::LayerWeights;
-use crate::optim::{MirrorDescentConfig, MirrorMap, fan_in};
+use crate::optim::{MirrorDescentConfig, MirrorMap};
 
 /// `Q(grad R(theta))` of `values` (shape `dims`) for the map in use, summed, in f64.
 pub fn conjugate_sum(map: MirrorMap, values: &[f64]) -> f64 {
@@ -19,16 +19,12 @@ pub fn conjugate_sum(map: MirrorMap, values: &[f64]) -> f64 {
 /// `Q_l` of every layer under `config`'s potentials (each path gets its own potential; a layer's
 /// bias adds its own term).
 pub fn layer_q(layers: &[LayerWeights], config: &MirrorDescentConfig) -> Vec<f64> {
-    let map_for = |path: &str, dims: &[usize]| {
-        let potential = config.potential_for(path, dims.len());
-        MirrorMap::new(potential, config.width_scaling, fan_in(dims))
-    };
     layers
         .iter()
         .map(|layer| {
-            let weights = conjugate_sum(map_for(&layer.path, &layer.dims), &layer.weights);
+            let weights = conjugate_sum(config.map_for(&layer.path, &layer.dims), &layer.weights);
             let bias = layer.bias.as_ref().map_or(0.0, |(path, values)| {
-                conjugate_sum(map_for(path, &[values.len()]), values)
+                conjugate_sum(config.map_for(path, &[values.len()]), values)
             });
             weights + bias
         })

@@ -13,6 +13,7 @@ use rayon::prelude::*;
 
 use super::fallback::note_fallbacks;
 use super::mirror_map::{HYPERBOLIC_SMALL_STEP, MirrorMap, ScaledP};
+use crate::simd::with_avx2;
 
 /// Elements per parallel chunk.
 const CHUNK: usize = 1 << 15;
@@ -104,26 +105,12 @@ fn map_chunks<const D: usize>(
     Tensor::<D>::from_data(values, &device).reshape(shape)
 }
 
-/// Runs `per_chunk`, compiled for AVX2 when the CPU has it: the same IEEE operations on twice the
-/// lanes of the x86-64 baseline (no fused multiply-add is introduced, so the results are
-/// bit-identical on every CPU).
+/// Runs `per_chunk`, compiled for AVX2 when the CPU has it (see [`with_avx2`]).
 fn run_chunk(per_chunk: &impl Fn(&mut [f32], &[f32]), t: &mut [f32], g: &[f32]) {
-    #[cfg(all(target_arch = "x86_64", test))]
-    if tests::BASELINE_ONLY.load(Ordering::Relaxed) {
-        return per_chunk(t, g);
-    }
-    #[cfg(target_arch = "x86_64")]
-    if std::is_x86_feature_detected!("avx2") {
-        // SAFETY: the CPU supports AVX2.
-        return unsafe { run_chunk_avx2(per_chunk, t, g) };
-    }
-    per_chunk(t, g)
-}
-
-#[cfg(target_arch = "x86_64")]
-#[target_feature(enable = "avx2")]
-fn run_chunk_avx2(per_chunk: &impl Fn(&mut [f32], &[f32]), t: &mut [f32], g: &[f32]) {
-    per_chunk(t, g)
+    with_avx2(
+        #[inline(always)]
+        || per_chunk(t, g),
+    )
 }
 
 /// The primal step of any map in one pass; the tensors must satisfy [`on_host_f32`].
@@ -202,7 +189,12 @@ pub fn dual_step<const D: usize>(
                     nan_unless(accurate, value)
                 },
                 move |t, g| {
-                    let exact = hyperbolic_dual(t, (g as f64 * scale) as f32, inv_s2);
+                    let d = (g as f64 * scale) as f32;
+                    let exact = if (d.abs() as f64) < HYPERBOLIC_SMALL_STEP {
+                        hyperbolic_small_step(t, d, offset)
+                    } else {
+                        hyperbolic_dual_large(t as f64, d as f64, inv_s2) as f32
+                    };
                     finite_or(exact, fallbacks, || {
                         t - (t * t + offset).sqrt() * g * scale32
                     })
@@ -319,8 +311,8 @@ fn p_dual_kernel<const D: usize>(
             nan_unless(accurate | (g == 0.0), value)
         },
         move |t, g| {
-            let (exact, primal) = p_dual(sp, t, g, lr, pow64);
-            finite_or(exact, fallbacks, || primal)
+            let (exact, primal) = p_dual(sp, t as f64, g as f64, lr, pow64);
+            finite_or(exact as f32, fallbacks, || primal as f32)
         },
     )
 }
@@ -348,30 +340,26 @@ fn hyperbolic_small_step(t: f32, d: f32, offset: f32) -> f32 {
     t * cosh - (t * t + offset).sqrt() * sinh
 }
 
-/// The exact hyperbolic step for the dual increment `d` (see `MirrorMap::dual_step`): the small
-/// step form for `|d| < 0.25`, else the exponential form in f64.
-fn hyperbolic_dual(t: f32, d: f32, inv_s2: f64) -> f32 {
-    if (d.abs() as f64) < HYPERBOLIC_SMALL_STEP {
-        return hyperbolic_small_step(t, d, inv_s2 as f32);
-    }
-    let (t, d) = (t as f64, d as f64);
+/// The exact hyperbolic step for a dual increment `|d| >= 0.25` in the overflow-free exponential
+/// form (see `MirrorMap::dual_step`), in f64.
+pub(super) fn hyperbolic_dual_large(t: f64, d: f64, inv_s2: f64) -> f64 {
     let r = (t * t + inv_s2).sqrt();
     let (p, m) = if t >= 0.0 {
         (r + t, inv_s2 / (r + t))
     } else {
         (inv_s2 / (r - t), r - t)
     };
-    ((0.5 * p).ln() - d).exp() as f32 - ((0.5 * m).ln() + d).exp() as f32
+    ((0.5 * p).ln() - d).exp() - ((0.5 * m).ln() + d).exp()
 }
 
 /// The exact p-homogeneous step of one element in f64, and its primal step (the Newton start):
 /// in `z = k t`, solve `phi(z') = phi(z) - lr g k / a` by Newton on `|z'|`, started at the primal
 /// step when it has the right sign (typically one or two iterations), else at the upper bound.
-fn p_dual(sp: ScaledP, t: f32, g: f32, lr: f64, pow: impl Fn(f64) -> f64) -> (f32, f32) {
+pub(super) fn p_dual(sp: ScaledP, t: f64, g: f64, lr: f64, pow: impl Fn(f64) -> f64) -> (f64, f64) {
     let (beta, p) = (sp.beta, sp.p);
     let pow = |y: f64| pow(y.abs());
-    let z = sp.k * t as f64;
-    let delta = lr * sp.k / sp.a * g as f64;
+    let z = sp.k * t;
+    let delta = lr * sp.k / sp.a * g;
     let z_pow = pow(z);
     let primal = z - delta / (1.0 + beta * (p - 1.0) * z_pow);
     let target = z + beta * z_pow * z - delta;
@@ -394,7 +382,7 @@ fn p_dual(sp: ScaledP, t: f32, g: f32, lr: f64, pow: impl Fn(f64) -> f64) -> (f3
         }
     }
     let exact = if size == 0.0 { 0.0 } else { sign * y / sp.k };
-    (exact as f32, (primal / sp.k) as f32)
+    (exact, primal / sp.k)
 }
 
 /// `e` as an even integer exponent when it is one (0, 2, 4, ..., up to 64): `|x|^e = x^e` is then
@@ -405,17 +393,12 @@ fn integer_power(e: f64) -> Option<i32> {
 
 #[cfg(test)]
 mod tests {
-    use std::sync::atomic::{AtomicBool, Ordering};
-
     use burn::tensor::{Device, Tensor, TensorData};
 
     use super::*;
     use crate::optim::{Potential, WidthScaling};
+    use crate::simd::BASELINE_ONLY;
     use crate::test_support::{POTENTIALS, test_seed};
-
-    /// Makes [`run_chunk`] skip the AVX2 kernels (other tests running meanwhile merely take the
-    /// baseline kernels, which give the same bits).
-    pub(super) static BASELINE_ONLY: AtomicBool = AtomicBool::new(false);
 
     type Step = fn(MirrorMap, Tensor<1>, Tensor<1>, f64) -> Tensor<1>;
 

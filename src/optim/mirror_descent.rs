@@ -176,6 +176,12 @@ impl MirrorDescentConfig {
             .collect()
     }
 
+    /// The mirror map a parameter with this path and shape is stepped with.
+    pub fn map_for(&self, path: &str, dims: &[usize]) -> MirrorMap {
+        let potential = self.potential_for(path, dims.len());
+        MirrorMap::new(potential, self.width_scaling, fan_in(dims))
+    }
+
     /// The potential a parameter with this path and rank is stepped with.
     pub fn potential_for(&self, path: &str, rank: usize) -> Potential {
         let claimed = self.layers.iter().rev().find(|layer| {

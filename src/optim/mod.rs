@@ -95,6 +95,7 @@
 mod fallback;
 mod fused_cpu;
 mod gradients;
+mod host_step;
 mod mirror_descent;
 mod mirror_map;
 mod params;

@@ -982,3 +982,55 @@ fn a_map_that_f32_cannot_represent_is_rejected_naming_the_limit() {
         assert!(config.init_for(&model).is_ok(), "p {p} lambda {lambda}");
     }
 }
+
+#[test]
+fn the_host_f64_step_equals_the_f64_tensor_step_and_the_design() {
+    let (device, seed) = seeded_device();
+    let n = 2000;
+    // Weights across scales with exact zeros, gradients up to steps large enough for the
+    // hyperbolic exponential form (|d| >= 0.25 at lr 0.5).
+    let mut theta = host(Tensor::<1>::random(
+        [n],
+        Distribution::Normal(0.0, 0.3),
+        &device,
+    ));
+    theta.iter_mut().step_by(7).for_each(|t| *t = 0.0);
+    theta.iter_mut().skip(3).step_by(5).for_each(|t| *t *= 1e-4);
+    let grad = host(Tensor::<1>::random(
+        [n],
+        Distribution::Normal(0.0, 1.0),
+        &device,
+    ));
+    for potential in POTENTIALS.into_iter().chain([Potential::PHomogeneous {
+        p: 2.5,
+        lambda: 0.1,
+    }]) {
+        for scaling in [WidthScaling::FanIn, WidthScaling::None] {
+            for step in [StepForm::Primal, StepForm::Dual] {
+                for lr in [1e-3, 0.5] {
+                    let w = 27.0;
+                    let map = MirrorMap::new(potential, scaling, w as usize);
+                    let lr = lr / metric_scale(potential, scaling);
+                    let mut on_host = theta.clone();
+                    map.step_host(step, &mut on_host, &grad, lr);
+                    let (t, g) = (
+                        f64_tensor(theta.clone(), [n], &device),
+                        f64_tensor(grad.clone(), [n], &device),
+                    );
+                    let tensor = host(match step {
+                        StepForm::Primal => map.primal_step(t, g, lr),
+                        StepForm::Dual => map.dual_step(t, g, lr),
+                    });
+                    let what = format!("seed {seed} {potential:?} {scaling:?} {step:?} lr {lr}");
+                    assert_close(&on_host, &tensor, 1e-12, 1e-15, &what);
+                    let design: Vec<f64> = theta
+                        .iter()
+                        .zip(&grad)
+                        .map(|(&t, &g)| design_step(potential, scaling, step, w, t, g, lr))
+                        .collect();
+                    assert_close(&on_host, &design, 1e-9, 1e-12, &format!("{what} design"));
+                }
+            }
+        }
+    }
+}

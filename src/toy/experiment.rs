@@ -5,16 +5,17 @@
 //! The loss is the mean `L = (1/N) sum_i exp(-y_i f(x_i))`. (With the sum, the paper's GD step
 //! 0.1 multiplies the first gradient by N = 200 and jumps to L < 1e-100 in one step.)
 
-use burn::optim::GradientsParams;
+use burn::optim::{GradientsParams, ModuleOptimizer};
 use burn::tensor::{DType, Device, Tensor, TensorData};
 use rand::{SeedableRng, rngs::StdRng};
 use serde::{Deserialize, Serialize};
 
 use super::config::{GradientPath, ToyConfig, ToyMethod};
-use super::gradient::{Forward, Layer};
+use super::gradient::Forward;
 use super::problem::Problem;
 use crate::diagnostics::{LayerWeights, balance_rows, layer_q, max_drift, q_margin, weight_layers};
 use crate::model::{BiasFreeMlp, standard_normal};
+use crate::optim::{MirrorDescentConfig, MirrorMap, StepForm};
 
 /// A point of the margin trajectory.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -104,39 +105,21 @@ fn f64_tensor<const D: usize>(values: Vec<f64>, shape: [usize; D], device: &Devi
 /// Trains one method on one seed with rescaling constant `c`, on `problem` (the problem of
 /// [`ToyConfig::problem_seed_for`] this seed).
 pub fn run(config: &ToyConfig, method: &ToyMethod, seed: u64, c: f64, problem: &Problem) -> ToyRun {
-    // Burn's optimizer steps autodiff modules; the hand path registers its gradients as plain
-    // tensors (what `GradientsParams` holds) and never runs a graph.
-    let device = Device::flex().autodiff();
-    let n = problem.labels.len();
-    let inputs = f64_tensor(problem.inputs.clone(), [n, 2], &device);
-    let weights = student_weights(seed, config.depth, config.hidden)
-        .into_iter()
-        .map(|(values, shape)| f64_tensor(values, shape, &device))
-        .collect();
-    let mut model = BiasFreeMlp::from_weights(weights);
     let optimizer_config = method.optimizer();
-    let mut optimizer = optimizer_config.init().expect("validated config");
-    let initial_q = layer_q(&weight_layers(&model), &optimizer_config);
+    let mut student = Student::new(config, &optimizer_config, seed, problem);
+    let initial_q = layer_q(&student.layers(), &optimizer_config);
 
+    let n = problem.labels.len();
     let log_target = config.loss_target.ln();
     let (mut rescaled_at, mut diverged, mut steps) = (None, false, 0);
     let mut log_loss = f64::INFINITY;
     let mut trajectory = Vec::new();
     let mut next_record = f64::INFINITY;
     while steps < config.max_steps {
-        let pass = match config.gradient {
-            GradientPath::Hand => {
-                let layers = host_layers(&model);
-                Pass::Hand(Forward::new(&layers, &problem.inputs), layers)
-            }
-            GradientPath::Autodiff => Pass::Autodiff(Box::new(model.forward(inputs.clone()))),
-        };
-        let outputs: Vec<f64> = match &pass {
-            Pass::Hand(forward, _) => forward.outputs().to_vec(),
-            Pass::Autodiff(outputs) => outputs.clone().into_data().iter::<f64>().collect(),
-        };
+        let pass = student.forward();
         // -y_i f(x_i), its maximum and sum_i exp(-y_i f(x_i) - max): the loss in the log domain.
-        let neg_margins: Vec<f64> = outputs
+        let neg_margins: Vec<f64> = pass
+            .outputs()
             .iter()
             .zip(&problem.labels)
             .map(|(f, y)| -f * y)
@@ -145,7 +128,8 @@ pub fn run(config: &ToyConfig, method: &ToyMethod, seed: u64, c: f64, problem: &
             .iter()
             .copied()
             .fold(f64::NEG_INFINITY, f64::max);
-        let sum_shifted: f64 = neg_margins.iter().map(|v| (v - max_neg).exp()).sum();
+        let shifted: Vec<f64> = neg_margins.iter().map(|v| (v - max_neg).exp()).collect();
+        let sum_shifted: f64 = shifted.iter().sum();
         log_loss = max_neg + sum_shifted.ln() - (n as f64).ln();
         if !log_loss.is_finite() {
             diverged = true;
@@ -166,7 +150,7 @@ pub fn run(config: &ToyConfig, method: &ToyMethod, seed: u64, c: f64, problem: &
             trajectory.push(TrajectoryPoint {
                 step: steps,
                 log10_inverse_loss: -log_loss / std::f64::consts::LN_10,
-                gamma: k_margins(-max_neg, &weight_layers(&model), config.depth),
+                gamma: k_margins(-max_neg, &student.layers(), config.depth),
             });
             next_record = log_loss - std::f64::consts::LN_10 / 2.0;
         }
@@ -178,26 +162,17 @@ pub fn run(config: &ToyConfig, method: &ToyMethod, seed: u64, c: f64, problem: &
             Some(_) => (1.0, c * method.lr / sum_shifted),
             None => ((max_neg).exp() / n as f64, method.lr),
         };
-        let cotangent: Vec<f64> = neg_margins
+        let cotangent: Vec<f64> = shifted
             .iter()
             .zip(&problem.labels)
-            .map(|(v, y)| -y * scale * (v - max_neg).exp())
+            .map(|(e, y)| -y * scale * e)
             .collect();
-        let grads = match pass {
-            Pass::Hand(forward, layers) => {
-                hand_gradients(&model, &forward.gradient(&layers, &cotangent))
-            }
-            Pass::Autodiff(outputs) => {
-                let objective = (*outputs * f64_tensor(cotangent, [n], &device)).sum();
-                GradientsParams::from_grads(objective.backward(), &model)
-            }
-        };
-        model = optimizer.step(lr, model, grads);
+        student.step(pass, cotangent, lr);
         steps += 1;
     }
 
-    let layers = weight_layers(&model);
-    let q_min = Forward::new(&host_layers(&model), &problem.inputs)
+    let layers = student.layers();
+    let q_min = Forward::new(&layers, &problem.inputs)
         .outputs()
         .iter()
         .zip(&problem.labels)
@@ -240,32 +215,138 @@ pub fn run(config: &ToyConfig, method: &ToyMethod, seed: u64, c: f64, problem: &
     }
 }
 
-/// One step's forward pass: on the host (the hand gradient) or through Burn's autodiff.
+/// The student being trained.
+enum Student {
+    /// Host weights, the hand-derived gradient and the optimizer's maps applied to f64 slices
+    /// ([`MirrorMap::step_host`]): no tensor operation per step.
+    Hand {
+        layers: Vec<LayerWeights>,
+        maps: Vec<MirrorMap>,
+        step: StepForm,
+        forward: Forward,
+        grads: Vec<Vec<f64>>,
+    },
+    /// The reference: a Burn model, Burn's autodiff and our Burn optimizer.
+    Autodiff(Box<AutodiffStudent>),
+}
+
+/// The reference path's state.
+struct AutodiffStudent {
+    model: BiasFreeMlp,
+    optimizer: ModuleOptimizer,
+    inputs: Tensor<2>,
+}
+
+/// One step's forward pass: its outputs, and for the autodiff path the graph for backward.
 enum Pass {
-    Hand(Forward, Vec<Layer>),
+    Hand(Vec<f64>),
     Autodiff(Box<Tensor<1>>),
 }
 
-/// The model's weights on the host, in the hand gradient's form.
-fn host_layers(model: &BiasFreeMlp) -> Vec<Layer> {
-    weight_layers(model)
-        .into_iter()
-        .map(|layer| Layer {
-            shape: [layer.dims[0], layer.dims[1]],
-            weights: layer.weights,
-        })
-        .collect()
+impl Pass {
+    fn outputs(&self) -> Vec<f64> {
+        match self {
+            Pass::Hand(outputs) => outputs.clone(),
+            Pass::Autodiff(outputs) => outputs.clone().into_data().iter::<f64>().collect(),
+        }
+    }
 }
 
-/// Host gradients, one per layer in the model's order, as Burn's `GradientsParams`.
-fn hand_gradients(model: &BiasFreeMlp, grads: &[Vec<f64>]) -> GradientsParams {
-    let device = Device::flex();
-    let mut params = GradientsParams::new();
-    for (param, grad) in model.layers.iter().zip(grads) {
-        let shape: [usize; 2] = param.val().dims();
-        params.register::<2>(param.id, f64_tensor(grad.clone(), shape, &device));
+impl Student {
+    /// The mean-field-initialised student of `seed` on the config's gradient path.
+    fn new(
+        config: &ToyConfig,
+        optimizer_config: &MirrorDescentConfig,
+        seed: u64,
+        problem: &Problem,
+    ) -> Self {
+        let device = match config.gradient {
+            GradientPath::Hand => Device::flex(),
+            GradientPath::Autodiff => Device::flex().autodiff(),
+        };
+        let weights = student_weights(seed, config.depth, config.hidden)
+            .into_iter()
+            .map(|(values, shape)| f64_tensor(values, shape, &device))
+            .collect();
+        let model = BiasFreeMlp::from_weights(weights);
+        match config.gradient {
+            GradientPath::Hand => {
+                let layers = weight_layers(&model);
+                let maps = layers
+                    .iter()
+                    .map(|l| optimizer_config.map_for(&l.path, &l.dims))
+                    .collect();
+                Student::Hand {
+                    forward: Forward::new(&layers, &problem.inputs),
+                    layers,
+                    maps,
+                    step: optimizer_config.step,
+                    grads: Vec::new(),
+                }
+            }
+            GradientPath::Autodiff => {
+                let n = problem.labels.len();
+                Student::Autodiff(Box::new(AutodiffStudent {
+                    model,
+                    optimizer: optimizer_config.init().expect("validated config"),
+                    inputs: f64_tensor(problem.inputs.clone(), [n, 2], &device),
+                }))
+            }
+        }
     }
-    params
+
+    /// The forward pass of the current weights.
+    fn forward(&mut self) -> Pass {
+        match self {
+            Student::Hand {
+                layers, forward, ..
+            } => {
+                forward.update(layers);
+                Pass::Hand(forward.outputs().to_vec())
+            }
+            Student::Autodiff(student) => {
+                Pass::Autodiff(Box::new(student.model.forward(student.inputs.clone())))
+            }
+        }
+    }
+
+    /// One optimizer step at rate `lr` on the gradient of `sum_i cotangent_i f(x_i)`, from the
+    /// current weights' forward `pass`.
+    fn step(&mut self, pass: Pass, cotangent: Vec<f64>, lr: f64) {
+        match (self, pass) {
+            (
+                Student::Hand {
+                    layers,
+                    maps,
+                    step,
+                    forward,
+                    grads,
+                },
+                Pass::Hand(_),
+            ) => {
+                forward.gradient(layers, &cotangent, grads);
+                for ((layer, map), grad) in layers.iter_mut().zip(maps.iter()).zip(grads.iter()) {
+                    map.step_host(*step, &mut layer.weights, grad, lr);
+                }
+            }
+            (Student::Autodiff(student), Pass::Autodiff(outputs)) => {
+                let n = cotangent.len();
+                let cotangent = f64_tensor(cotangent, [n], &outputs.device());
+                let objective = (*outputs * cotangent).sum();
+                let grads = GradientsParams::from_grads(objective.backward(), &student.model);
+                student.model = student.optimizer.step(lr, student.model.clone(), grads);
+            }
+            _ => unreachable!("a pass of the student's own path"),
+        }
+    }
+
+    /// The weights on the host.
+    fn layers(&self) -> Vec<LayerWeights> {
+        match self {
+            Student::Hand { layers, .. } => layers.clone(),
+            Student::Autodiff(student) => weight_layers(&student.model),
+        }
+    }
 }
 
 /// Relative change `|gamma_end - gamma_then| / |gamma_end|` per k from the last trajectory point

@@ -3,113 +3,308 @@
 //!
 //! The toy trains 300 to 10,300 parameters on 200 points for up to millions of steps; through
 //! Burn's autodiff each step is dozens of tiny tensor operations whose fixed cost dominates. This
-//! is the same math as one matrix loop per layer and direction; `run` keeps the autodiff path as
-//! the reference (`gradient = "autodiff"`), and a test holds the two together to 1e-12.
+//! is the same math as plain loops; `run` keeps the autodiff path as the reference
+//! (`gradient = "autodiff"`), and a test holds the two together to 1e-12.
+//!
+//! Plain loops rather than a GEMM library: the products here are thin (inner dimension 2, or an
+//! output of width 1) and small, where a GEMM's packing and dispatch cost more than the
+//! arithmetic. The loops are compiled for AVX2 where the CPU has it ([`with_avx2`]).
 
-use crate::conv::gemm::gemm;
+use crate::diagnostics::LayerWeights;
+use crate::simd::with_avx2;
 
-/// One layer's weights in Burn's linear layout `[d_in, d_out]`, row-major.
-#[derive(Clone, Debug, PartialEq)]
-pub struct Layer {
-    /// `d_in * d_out` values.
-    pub weights: Vec<f64>,
-    /// `[d_in, d_out]`.
-    pub shape: [usize; 2],
+/// A forward pass kept for the backward pass, its buffers reused by every step of a training loop.
+pub struct Forward {
+    kernel: Kernel,
 }
 
-/// The activations of a forward pass: the inputs, each hidden layer after its ReLU, and the
-/// outputs (`[n]`, no ReLU).
-pub struct Forward {
-    activations: Vec<Vec<f64>>,
-    n: usize,
+/// How the passes are computed.
+enum Kernel {
+    /// Any depth: the inputs, each hidden layer after its ReLU, and the outputs `[n]` (no ReLU).
+    /// Both passes run point by point through all layers, so the rows being computed stay in the
+    /// L1 cache.
+    Layers { activations: Vec<Vec<f64>> },
+    /// Two layers on 2-D inputs (the toy's 2-layer student), neuron by neuron over all points:
+    /// the inputs' two columns and the outputs, both zero-padded to whole chunks of [`LANES`]
+    /// points (a zero point adds exactly zero to every sum). A hidden activation costs two
+    /// multiplications, so the backward pass recomputes it instead of storing it, and each
+    /// neuron's forward and backward pass is one vectorised loop over the points.
+    Planar {
+        columns: [Vec<f64>; 2],
+        outputs: Vec<f64>,
+        n: usize,
+    },
 }
 
 impl Forward {
-    /// Runs `f(x) = W_L^T relu(... relu(W_1^T x))` on `inputs` (`[n, d_in]`, row-major).
-    pub fn new(layers: &[Layer], inputs: &[f64]) -> Self {
-        let n = inputs.len() / layers[0].shape[0];
-        let mut activations = vec![inputs.to_vec()];
-        for (index, layer) in layers.iter().enumerate() {
-            let mut z = matmul(activations.last().expect("inputs"), n, layer);
-            if index + 1 < layers.len() {
-                z.iter_mut().for_each(|v| *v = v.max(0.0));
+    /// Runs `f(x) = W_L^T relu(... relu(W_1^T x))` on `inputs` (`[n, d_in]`, row-major); each
+    /// layer's weights are in Burn's linear layout `[d_in, d_out]`.
+    pub fn new(layers: &[LayerWeights], inputs: &[f64]) -> Self {
+        let d_in = layers[0].dims[0];
+        let n = inputs.len() / d_in;
+        let kernel = if layers.len() == 2 && d_in == 2 {
+            let column = |k: usize| padded(inputs.iter().skip(k).step_by(2).copied());
+            Kernel::Planar {
+                columns: [column(0), column(1)],
+                outputs: padded(std::iter::repeat_n(0.0, n)),
+                n,
             }
-            activations.push(z);
+        } else {
+            let mut activations = vec![inputs.to_vec()];
+            activations.extend(layers.iter().map(|l| vec![0.0; n * l.dims[1]]));
+            Kernel::Layers { activations }
+        };
+        let mut forward = Self { kernel };
+        forward.update(layers);
+        forward
+    }
+
+    /// Runs the network again with new weights of the same shapes on the same inputs.
+    pub fn update(&mut self, layers: &[LayerWeights]) {
+        match &mut self.kernel {
+            Kernel::Layers { activations } => with_avx2(
+                #[inline(always)]
+                || layers_forward(layers, activations),
+            ),
+            Kernel::Planar {
+                columns, outputs, ..
+            } => with_avx2(
+                #[inline(always)]
+                || planar_forward(layers, columns, outputs),
+            ),
         }
-        Self { activations, n }
     }
 
     /// `f(x_i)` per point.
     pub fn outputs(&self) -> &[f64] {
-        self.activations.last().expect("outputs")
+        match &self.kernel {
+            Kernel::Layers { activations } => activations.last().expect("outputs"),
+            Kernel::Planar { outputs, n, .. } => &outputs[..*n],
+        }
     }
 
     /// The gradient of `sum_i cotangent_i f(x_i)` with respect to each layer's weights, in the
-    /// layers' layout. ReLU's derivative at 0 is taken as 0, as Burn's is.
-    pub fn gradient(&self, layers: &[Layer], cotangent: &[f64]) -> Vec<Vec<f64>> {
-        let n = self.n;
-        let mut delta = cotangent.to_vec(); // d/dz of the current layer, [n, d_out]
-        let mut grads = vec![Vec::new(); layers.len()];
-        for (index, layer) in layers.iter().enumerate().rev() {
-            let [d_in, d_out] = layer.shape;
-            let input = &self.activations[index];
-            // grad W = input^T delta: [d_in, d_out].
-            let mut grad = vec![0.0; d_in * d_out];
-            let (input_t, delta_rm) = ((1, d_in), (d_out, 1));
-            gemm(
-                (d_in, d_out, n),
-                &mut grad,
-                (d_out, 1),
-                input,
-                input_t,
-                &delta,
-                delta_rm,
-                false,
-            );
-            grads[index] = grad;
-            if index > 0 {
-                // delta_prev = (delta W^T) masked by the ReLU that produced `input`.
-                let mut previous = vec![0.0; n * d_in];
-                let weights_t = (1, d_out);
-                let (product, rows) = ((n, d_in, d_out), (d_in, 1));
-                gemm(
-                    product,
-                    &mut previous,
-                    rows,
-                    &delta,
-                    delta_rm,
-                    &layer.weights,
-                    weights_t,
-                    false,
-                );
-                for (p, &a) in previous.iter_mut().zip(input) {
-                    if a <= 0.0 {
-                        *p = 0.0;
-                    }
-                }
-                delta = previous;
-            }
+    /// layers' layout, written into `grads` (resized to fit). ReLU's derivative at 0 is taken as
+    /// 0, as Burn's is.
+    pub fn gradient(&self, layers: &[LayerWeights], cotangent: &[f64], grads: &mut Vec<Vec<f64>>) {
+        grads.resize(layers.len(), Vec::new());
+        for (grad, layer) in grads.iter_mut().zip(layers) {
+            grad.clear();
+            grad.resize(layer.weights.len(), 0.0);
         }
-        grads
+        match &self.kernel {
+            Kernel::Layers { activations } => with_avx2(
+                #[inline(always)]
+                || layers_backward(layers, activations, cotangent, grads),
+            ),
+            Kernel::Planar { columns, .. } => with_avx2(
+                #[inline(always)]
+                || planar_backward(layers, columns, cotangent, grads),
+            ),
+        }
     }
 }
 
-/// `a [n, d_in] x W [d_in, d_out]`, row-major.
-fn matmul(a: &[f64], n: usize, layer: &Layer) -> Vec<f64> {
-    let [d_in, d_out] = layer.shape;
-    let mut out = vec![0.0; n * d_out];
-    let strides = ((d_out, 1), (d_in, 1), (d_out, 1));
-    gemm(
-        (n, d_out, d_in),
-        &mut out,
-        strides.0,
-        a,
-        strides.1,
-        &layer.weights,
-        strides.2,
-        false,
-    );
-    out
+/// The forward pass of [`Kernel::Layers`].
+#[inline(always)]
+fn layers_forward(layers: &[LayerWeights], activations: &mut [Vec<f64>]) {
+    let n = activations.last().expect("outputs").len();
+    for i in 0..n {
+        for (index, layer) in layers.iter().enumerate() {
+            let [d_in, d_out] = shape(layer);
+            let (done, rest) = activations.split_at_mut(index + 1);
+            let row = &done[index][i * d_in..(i + 1) * d_in];
+            let out = &mut rest[0][i * d_out..(i + 1) * d_out];
+            row_times(row, &layer.weights, out);
+            if index + 1 < layers.len() {
+                out.iter_mut().for_each(|v| *v = v.max(0.0));
+            }
+        }
+    }
+}
+
+/// The backward pass of [`Kernel::Layers`] into zeroed `grads`.
+#[inline(always)]
+fn layers_backward(
+    layers: &[LayerWeights],
+    activations: &[Vec<f64>],
+    cotangent: &[f64],
+    grads: &mut [Vec<f64>],
+) {
+    let width = layers.iter().map(|l| l.dims[0].max(l.dims[1])).max();
+    let (mut delta, mut previous) = (vec![0.0; width.unwrap_or(0)], Vec::new());
+    for (i, &c) in cotangent.iter().enumerate() {
+        // d/dz of the current layer at point i, starting at the output.
+        delta.truncate(1);
+        delta[0] = c;
+        for (index, layer) in layers.iter().enumerate().rev() {
+            let [d_in, d_out] = shape(layer);
+            let input = &activations[index][i * d_in..(i + 1) * d_in];
+            // grad W += input(i, :)^T delta(i, :).
+            let grad = &mut grads[index];
+            if d_out == 1 {
+                axpy(delta[0], input, grad);
+            } else {
+                for (&a, grad_row) in input.iter().zip(grad.chunks_exact_mut(d_out)) {
+                    if a != 0.0 {
+                        axpy(a, &delta, grad_row);
+                    }
+                }
+            }
+            if index > 0 {
+                // delta_prev(l) = delta . W(l, :) where the ReLU that produced input(l) was
+                // active, else 0.
+                previous.clear();
+                if d_out == 1 {
+                    let d = delta[0];
+                    let rows = input.iter().zip(&layer.weights);
+                    previous.extend(rows.map(|(&a, &w)| where_active(a, d * w)));
+                } else {
+                    // A wide row: skipping the dot product of an inactive unit saves more than
+                    // the mispredicted branch costs.
+                    let rows = input.iter().zip(layer.weights.chunks_exact(d_out));
+                    previous.extend(rows.map(
+                        |(&a, w_row)| {
+                            if a > 0.0 { dot(&delta, w_row) } else { 0.0 }
+                        },
+                    ));
+                }
+                std::mem::swap(&mut delta, &mut previous);
+            }
+        }
+    }
+}
+
+/// Points per vectorised chunk of [`Kernel::Planar`]'s loops: four AVX2 registers of
+/// independent sums, enough to hide the latency of the additions.
+const LANES: usize = 16;
+
+/// The forward pass of [`Kernel::Planar`]: `f(x_i) = sum_j a_j relu(w_j . x_i)`, [`LANES`] points
+/// at a time, summed over the neurons in registers.
+#[inline(always)]
+fn planar_forward(layers: &[LayerWeights], [x0, x1]: &[Vec<f64>; 2], outputs: &mut [f64]) {
+    let (first, output) = (&layers[0].weights, &layers[1].weights);
+    let hidden = output.len();
+    let neurons = || output.iter().zip(&first[..hidden]).zip(&first[hidden..]);
+    let chunks = outputs
+        .chunks_exact_mut(LANES)
+        .zip(x0.chunks_exact(LANES))
+        .zip(x1.chunks_exact(LANES));
+    for ((f, x0), x1) in chunks {
+        let mut sums = [0.0; LANES];
+        for ((&a, &w0), &w1) in neurons() {
+            for lane in 0..LANES {
+                sums[lane] += a * (w0 * x0[lane] + w1 * x1[lane]).max(0.0);
+            }
+        }
+        f.copy_from_slice(&sums);
+    }
+}
+
+/// The backward pass of [`Kernel::Planar`] into zeroed `grads`: per neuron `j`,
+/// `d/da_j = sum_i c_i relu(z_ij)` and `d/dw_j = a_j sum_i c_i [z_ij > 0] x_i`, each sum over the
+/// points in [`LANES`] interleaved partial sums.
+#[inline(always)]
+fn planar_backward(
+    layers: &[LayerWeights],
+    [x0, x1]: &[Vec<f64>; 2],
+    cotangent: &[f64],
+    grads: &mut [Vec<f64>],
+) {
+    let (first, output) = (&layers[0].weights, &layers[1].weights);
+    let hidden = output.len();
+    let (first_grad, output_grad) = grads.split_at_mut(1);
+    let cotangent = padded(cotangent.iter().copied());
+    for (j, &a) in output.iter().enumerate() {
+        let (w0, w1) = (first[j], first[hidden + j]);
+        // Partial sums of d/da_j, d/dw_j0 / a_j and d/dw_j1 / a_j per lane.
+        let mut sums = [[0.0; LANES]; 3];
+        let chunks = cotangent
+            .chunks_exact(LANES)
+            .zip(x0.chunks_exact(LANES))
+            .zip(x1.chunks_exact(LANES));
+        for ((c, x0), x1) in chunks {
+            for lane in 0..LANES {
+                let z = w0 * x0[lane] + w1 * x1[lane];
+                let active_c = where_active(z, c[lane]);
+                sums[0][lane] += c[lane] * z.max(0.0);
+                sums[1][lane] += active_c * x0[lane];
+                sums[2][lane] += active_c * x1[lane];
+            }
+        }
+        let total = |s: [f64; LANES]| s.iter().sum::<f64>();
+        output_grad[0][j] = total(sums[0]);
+        first_grad[0][j] = a * total(sums[1]);
+        first_grad[0][hidden + j] = a * total(sums[2]);
+    }
+}
+
+/// `values` zero-padded to a whole number of chunks of [`LANES`].
+fn padded(values: impl Iterator<Item = f64>) -> Vec<f64> {
+    let mut values: Vec<f64> = values.collect();
+    values.resize(values.len().div_ceil(LANES) * LANES, 0.0);
+    values
+}
+
+/// `value` where `activation > 0` (the ReLU was active), else 0: a branch-free mask, since the
+/// activity pattern is unpredictable.
+#[inline(always)]
+fn where_active(activation: f64, value: f64) -> f64 {
+    let active = 0u64.wrapping_sub((activation > 0.0) as u64);
+    f64::from_bits(value.to_bits() & active)
+}
+
+/// `out = row W` for a row `[d_in]` and `W [d_in, d_out]`: `out` gathers `row(l) W(l, :)` (a dot
+/// product when `d_out = 1`).
+#[inline(always)]
+fn row_times(row: &[f64], weights: &[f64], out: &mut [f64]) {
+    let d_out = out.len();
+    if d_out == 1 {
+        out[0] = dot(row, weights);
+        return;
+    }
+    let mut rows = row.iter().zip(weights.chunks_exact(d_out));
+    let (&first, w_row) = rows.next().expect("d_in >= 1");
+    out.iter_mut()
+        .zip(w_row)
+        .for_each(|(out, &w)| *out = first * w);
+    for (&value, w_row) in rows {
+        if value != 0.0 {
+            axpy(value, w_row, out);
+        }
+    }
+}
+
+/// `y += a x`.
+#[inline(always)]
+fn axpy(a: f64, x: &[f64], y: &mut [f64]) {
+    for (y, &x) in y.iter_mut().zip(x) {
+        *y += a * x;
+    }
+}
+
+/// `x . y`, in four interleaved partial sums (which the compiler can keep in vector registers).
+#[inline(always)]
+fn dot(x: &[f64], y: &[f64]) -> f64 {
+    let mut sums = [0.0; 4];
+    let (x4, y4) = (x.chunks_exact(4), y.chunks_exact(4));
+    let tail: f64 = x4
+        .remainder()
+        .iter()
+        .zip(y4.remainder())
+        .map(|(a, b)| a * b)
+        .sum();
+    for (x, y) in x4.zip(y4) {
+        for k in 0..4 {
+            sums[k] += x[k] * y[k];
+        }
+    }
+    (sums[0] + sums[2]) + (sums[1] + sums[3]) + tail
+}
+
+/// `[d_in, d_out]` of a linear layer.
+fn shape(layer: &LayerWeights) -> [usize; 2] {
+    [layer.dims[0], layer.dims[1]]
 }
 
 #[cfg(test)]
@@ -136,25 +331,29 @@ mod tests {
             let mut shapes = vec![[2, hidden]];
             shapes.extend((2..depth).map(|_| [hidden, hidden]));
             shapes.push([hidden, 1]);
-            let layers: Vec<Layer> = shapes
+            let layers: Vec<LayerWeights> = shapes
                 .iter()
-                .map(|&shape| Layer {
+                .enumerate()
+                .map(|(index, &shape)| LayerWeights {
+                    path: format!("layers.{index}"),
+                    dims: shape.to_vec(),
                     weights: (0..shape[0] * shape[1])
                         .map(|_| rng.random_range(-1.0..1.0))
                         .collect(),
-                    shape,
+                    bias: None,
                 })
                 .collect();
             let inputs: Vec<f64> = (0..2 * n).map(|_| rng.random_range(-1.0..1.0)).collect();
             let cotangent: Vec<f64> = (0..n).map(|_| rng.random_range(-2.0..2.0)).collect();
 
             let forward = Forward::new(&layers, &inputs);
-            let hand = forward.gradient(&layers, &cotangent);
+            let mut hand = Vec::new();
+            forward.gradient(&layers, &cotangent, &mut hand);
 
             let model = BiasFreeMlp::from_weights(
                 layers
                     .iter()
-                    .map(|l| tensor(l.weights.clone(), l.shape, &device))
+                    .map(|l| tensor(l.weights.clone(), shape(l), &device))
                     .collect(),
             );
             let outputs = model.forward(tensor(inputs.clone(), [n, 2], &device));
@@ -182,6 +381,43 @@ mod tests {
                     );
                 }
             }
+        }
+    }
+
+    #[test]
+    fn the_avx2_loops_give_the_baseline_bits() {
+        use crate::simd::BASELINE_ONLY;
+        use std::sync::atomic::Ordering;
+        let seed = crate::test_support::test_seed(0xA52);
+        let mut rng = StdRng::seed_from_u64(seed);
+        for depth in [2, 3] {
+            let mut shapes = vec![[2, 23]];
+            shapes.extend((2..depth).map(|_| [23, 23]));
+            shapes.push([23, 1]);
+            let layers: Vec<LayerWeights> = shapes
+                .iter()
+                .map(|&shape| LayerWeights {
+                    path: String::new(),
+                    dims: shape.to_vec(),
+                    weights: (0..shape[0] * shape[1])
+                        .map(|_| rng.random_range(-1.0..1.0))
+                        .collect(),
+                    bias: None,
+                })
+                .collect();
+            let inputs: Vec<f64> = (0..2 * 37).map(|_| rng.random_range(-1.0..1.0)).collect();
+            let cotangent: Vec<f64> = (0..37).map(|_| rng.random_range(-2.0..2.0)).collect();
+            let run = |baseline: bool| {
+                BASELINE_ONLY.store(baseline, Ordering::Relaxed);
+                let forward = Forward::new(&layers, &inputs);
+                let mut grads = Vec::new();
+                forward.gradient(&layers, &cotangent, &mut grads);
+                BASELINE_ONLY.store(false, Ordering::Relaxed);
+                let mut bits: Vec<u64> = forward.outputs().iter().map(|v| v.to_bits()).collect();
+                bits.extend(grads.iter().flatten().map(|v| v.to_bits()));
+                bits
+            };
+            assert_eq!(run(false), run(true), "depth {depth}, seed {seed}");
         }
     }
 }

@@ -12,6 +12,7 @@
 //! log10_inverse_loss, gamma }]), `representation` ([[x, y]] per hidden neuron) and
 //! `first_layer` (flattened weights).
 
+mod cache;
 mod comparison;
 mod config;
 mod experiment;
@@ -22,6 +23,7 @@ mod paper;
 mod problem;
 pub(crate) mod results;
 
+pub use cache::RunCache;
 pub use comparison::side_by_side;
 pub use config::{GradientPath, ToyConfig, ToyMethod};
 pub use experiment::{
@@ -30,7 +32,7 @@ pub use experiment::{
 pub use flow_limit::{
     CONVERGED_BELOW, FlowLimit, flow_limit, flow_limit_tables, flow_limits, own_margin,
 };
-pub use gradient::{Forward, Layer};
+pub use gradient::Forward;
 pub use outputs::{ToyError, write_outputs};
 pub use paper::{PAPER_TABLE_IDS, PAPER_TABLES, PaperRow, PaperTable, paper_table};
 pub use problem::{MAX_TEACHER_DRAWS, Problem, ProblemError, problem};

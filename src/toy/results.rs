@@ -6,6 +6,7 @@ use std::fmt::Write as _;
 use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 
+use super::cache::RunCache;
 use super::config::ToyConfig;
 use super::experiment::{ToyRun, run};
 use super::problem::ProblemError;
@@ -99,15 +100,17 @@ pub struct ToyResults {
 
 /// Runs every method on every seed at each of its rescaling constants (in parallel on every core),
 /// printing one line per run as it ends. `methods` holds one entry per method and `c`, in the
-/// config's order, `c` decreasing.
-pub fn run_all(config: &ToyConfig) -> Result<ToyResults, ProblemError> {
+/// config's order, `c` decreasing. With a `cache`, runs stored there with the same settings are
+/// reused and every new run is stored as it ends, so an interrupted call resumes.
+pub fn run_all(config: &ToyConfig, cache: Option<&RunCache>) -> Result<ToyResults, ProblemError> {
     let problems = config
         .seeds
         .iter()
         .map(|&seed| config.problem_for(seed))
         .collect::<Result<Vec<_>, _>>()?;
-    // Every (method, c, seed) is one job; rayon spreads the jobs over the cores, longest-first
-    // order does not matter for the result, which keeps the config's order.
+    // Every (method, c, seed) is one job; rayon spreads the jobs over the cores, started in
+    // order of decreasing expected length (steps grow like 1/c) so that no long run starts last;
+    // the results keep the config's order.
     let jobs: Vec<(usize, f64, usize)> = config
         .methods
         .iter()
@@ -119,13 +122,25 @@ pub fn run_all(config: &ToyConfig) -> Result<ToyResults, ProblemError> {
                 .flat_map(move |c| (0..config.seeds.len()).map(move |s| (m, c, s)))
         })
         .collect();
-    let runs: Vec<ToyRun> = jobs
+    let mut longest_first: Vec<usize> = (0..jobs.len()).collect();
+    longest_first.sort_by(|&a, &b| jobs[a].1.total_cmp(&jobs[b].1));
+    let mut finished: Vec<(usize, ToyRun)> = longest_first
         .par_iter()
-        .map(|&(m, c, s)| {
+        .with_max_len(1)
+        .map(|&job| {
+            let (m, c, s) = jobs[job];
             let method = &config.methods[m];
-            let r = run(config, method, config.seeds[s], c, &problems[s]);
+            let seed = config.seeds[s];
+            let cached = cache.and_then(|cache| cache.load(config, method, seed, c));
+            let reused = cached.is_some();
+            let r = cached.unwrap_or_else(|| run(config, method, seed, c, &problems[s]));
+            if let (Some(cache), false) = (cache, reused)
+                && let Err(error) = cache.store(config, method, &r)
+            {
+                eprintln!("warning: {error}; an interrupted study would run it again");
+            }
             println!(
-                "{} c {c} seed {}: {} steps, log10 L {:.1}{}, gamma = [{:.3e}, {:.3e}, {:.3e}], active {}{}",
+                "{} c {c} seed {}: {} steps, log10 L {:.1}{}, gamma = [{:.3e}, {:.3e}, {:.3e}], active {}{}{}",
                 method.name,
                 r.seed,
                 r.steps,
@@ -135,11 +150,14 @@ pub fn run_all(config: &ToyConfig) -> Result<ToyResults, ProblemError> {
                 r.gamma[1],
                 r.gamma[2],
                 r.active_neurons,
-                if r.settled { "" } else { ", margins not settled" }
+                if r.settled { "" } else { ", margins not settled" },
+                if reused { " (stored run)" } else { "" }
             );
-            r
+            (job, r)
         })
         .collect();
+    finished.sort_by_key(|&(job, _)| job);
+    let runs = finished.into_iter().map(|(_, r)| r);
     let mut methods: Vec<MethodResult> = Vec::new();
     for (&(m, c, _), r) in jobs.iter().zip(runs) {
         let method = &config.methods[m];
@@ -294,7 +312,7 @@ pub(crate) mod tests {
         let mut config = ToyConfig::load(&path).unwrap();
         config.seeds = vec![0, 1, 2];
         config.max_steps = 5;
-        run_all(&config).unwrap()
+        run_all(&config, None).unwrap()
     }
 
     #[test]
