@@ -6,10 +6,13 @@
 //! is the same math as plain loops; `run` keeps the autodiff path as the reference
 //! (`gradient = "autodiff"`), and a test holds the two together to 1e-12.
 //!
-//! Plain loops rather than a GEMM library: the products here are thin (inner dimension 2, or an
-//! output of width 1) and small, where a GEMM's packing and dispatch cost more than the
-//! arithmetic. The loops are compiled for AVX2 where the CPU has it ([`with_avx2`]).
+//! The 2-layer student (the flow-limit study's millions of steps) has loops of its own: its
+//! products are thin (inner dimension 2, an output of width 1), where a GEMM's packing and dispatch
+//! cost more than the arithmetic; they are compiled for AVX2 where the CPU has it
+//! ([`with_avx2`]). Deeper students go through the `gemm` crate ([`conv::gemm`](crate::conv::gemm)),
+//! which their `width x width` layers need.
 
+use crate::conv::gemm::gemm;
 use crate::diagnostics::LayerWeights;
 use crate::simd::with_avx2;
 
@@ -20,10 +23,12 @@ pub struct Forward {
 
 /// How the passes are computed.
 enum Kernel {
-    /// Any depth: the inputs, each hidden layer after its ReLU, and the outputs `[n]` (no ReLU).
-    /// Both passes run point by point through all layers, so the rows being computed stay in the
-    /// L1 cache.
-    Layers { activations: Vec<Vec<f64>> },
+    /// Any depth, layer by layer through GEMMs: the inputs, each hidden layer after its ReLU, and
+    /// the outputs `[n]` (no ReLU), and the backward pass's two buffers.
+    Layers {
+        activations: Vec<Vec<f64>>,
+        deltas: [Vec<f64>; 2],
+    },
     /// Two layers on 2-D inputs (the toy's 2-layer student), neuron by neuron over all points:
     /// the inputs' two columns and the outputs, both zero-padded to whole chunks of [`LANES`]
     /// points (a zero point adds exactly zero to every sum). A hidden activation costs two
@@ -52,7 +57,10 @@ impl Forward {
         } else {
             let mut activations = vec![inputs.to_vec()];
             activations.extend(layers.iter().map(|l| vec![0.0; n * l.dims[1]]));
-            Kernel::Layers { activations }
+            Kernel::Layers {
+                activations,
+                deltas: [Vec::new(), Vec::new()],
+            }
         };
         let mut forward = Self { kernel };
         forward.update(layers);
@@ -62,10 +70,7 @@ impl Forward {
     /// Runs the network again with new weights of the same shapes on the same inputs.
     pub fn update(&mut self, layers: &[LayerWeights]) {
         match &mut self.kernel {
-            Kernel::Layers { activations } => with_avx2(
-                #[inline(always)]
-                || layers_forward(layers, activations),
-            ),
+            Kernel::Layers { activations, .. } => layers_forward(layers, activations),
             Kernel::Planar {
                 columns, outputs, ..
             } => with_avx2(
@@ -78,7 +83,7 @@ impl Forward {
     /// `f(x_i)` per point.
     pub fn outputs(&self) -> &[f64] {
         match &self.kernel {
-            Kernel::Layers { activations } => activations.last().expect("outputs"),
+            Kernel::Layers { activations, .. } => activations.last().expect("outputs"),
             Kernel::Planar { outputs, n, .. } => &outputs[..*n],
         }
     }
@@ -86,17 +91,22 @@ impl Forward {
     /// The gradient of `sum_i cotangent_i f(x_i)` with respect to each layer's weights, in the
     /// layers' layout, written into `grads` (resized to fit). ReLU's derivative at 0 is taken as
     /// 0, as Burn's is.
-    pub fn gradient(&self, layers: &[LayerWeights], cotangent: &[f64], grads: &mut Vec<Vec<f64>>) {
+    pub fn gradient(
+        &mut self,
+        layers: &[LayerWeights],
+        cotangent: &[f64],
+        grads: &mut Vec<Vec<f64>>,
+    ) {
         grads.resize(layers.len(), Vec::new());
         for (grad, layer) in grads.iter_mut().zip(layers) {
             grad.clear();
             grad.resize(layer.weights.len(), 0.0);
         }
-        match &self.kernel {
-            Kernel::Layers { activations } => with_avx2(
-                #[inline(always)]
-                || layers_backward(layers, activations, cotangent, grads),
-            ),
+        match &mut self.kernel {
+            Kernel::Layers {
+                activations,
+                deltas,
+            } => layers_backward(layers, activations, deltas, cotangent, grads),
             Kernel::Planar { columns, .. } => with_avx2(
                 #[inline(always)]
                 || planar_backward(layers, columns, cotangent, grads),
@@ -106,71 +116,74 @@ impl Forward {
 }
 
 /// The forward pass of [`Kernel::Layers`].
-#[inline(always)]
 fn layers_forward(layers: &[LayerWeights], activations: &mut [Vec<f64>]) {
-    let n = activations.last().expect("outputs").len();
-    for i in 0..n {
-        for (index, layer) in layers.iter().enumerate() {
-            let [d_in, d_out] = shape(layer);
-            let (done, rest) = activations.split_at_mut(index + 1);
-            let row = &done[index][i * d_in..(i + 1) * d_in];
-            let out = &mut rest[0][i * d_out..(i + 1) * d_out];
-            row_times(row, &layer.weights, out);
-            if index + 1 < layers.len() {
-                out.iter_mut().for_each(|v| *v = v.max(0.0));
-            }
+    for (index, layer) in layers.iter().enumerate() {
+        let (done, rest) = activations.split_at_mut(index + 1);
+        let z = &mut rest[0];
+        let [d_in, d_out] = shape(layer);
+        let n = z.len() / d_out;
+        // z = a [n, d_in] x W [d_in, d_out], row-major.
+        let (rows_out, rows_in, rows_w) = ((d_out, 1), (d_in, 1), (d_out, 1));
+        gemm(
+            (n, d_out, d_in),
+            z,
+            rows_out,
+            &done[index],
+            rows_in,
+            &layer.weights,
+            rows_w,
+            false,
+        );
+        if index + 1 < layers.len() {
+            z.iter_mut().for_each(|v| *v = v.max(0.0));
         }
     }
 }
 
-/// The backward pass of [`Kernel::Layers`] into zeroed `grads`.
-#[inline(always)]
+/// The backward pass of [`Kernel::Layers`] into `grads` (overwritten), with two reused buffers.
 fn layers_backward(
     layers: &[LayerWeights],
     activations: &[Vec<f64>],
+    [delta, previous]: &mut [Vec<f64>; 2],
     cotangent: &[f64],
     grads: &mut [Vec<f64>],
 ) {
-    let width = layers.iter().map(|l| l.dims[0].max(l.dims[1])).max();
-    let (mut delta, mut previous) = (vec![0.0; width.unwrap_or(0)], Vec::new());
-    for (i, &c) in cotangent.iter().enumerate() {
-        // d/dz of the current layer at point i, starting at the output.
-        delta.truncate(1);
-        delta[0] = c;
-        for (index, layer) in layers.iter().enumerate().rev() {
-            let [d_in, d_out] = shape(layer);
-            let input = &activations[index][i * d_in..(i + 1) * d_in];
-            // grad W += input(i, :)^T delta(i, :).
-            let grad = &mut grads[index];
-            if d_out == 1 {
-                axpy(delta[0], input, grad);
-            } else {
-                for (&a, grad_row) in input.iter().zip(grad.chunks_exact_mut(d_out)) {
-                    if a != 0.0 {
-                        axpy(a, &delta, grad_row);
-                    }
-                }
+    let n = cotangent.len();
+    delta.clear();
+    delta.extend_from_slice(cotangent); // d/dz of the current layer, [n, d_out]
+    for (index, layer) in layers.iter().enumerate().rev() {
+        let [d_in, d_out] = shape(layer);
+        let input = &activations[index];
+        // grad W = input^T delta: [d_in, d_out].
+        let (input_t, delta_rows) = ((1, d_in), (d_out, 1));
+        gemm(
+            (d_in, d_out, n),
+            &mut grads[index],
+            (d_out, 1),
+            input,
+            input_t,
+            delta,
+            delta_rows,
+            false,
+        );
+        if index > 0 {
+            // delta_prev = (delta W^T) where the ReLU that produced `input` was active, else 0.
+            previous.resize(n * d_in, 0.0);
+            let (weights_t, rows) = ((1, d_out), (d_in, 1));
+            gemm(
+                (n, d_in, d_out),
+                previous,
+                rows,
+                delta,
+                delta_rows,
+                &layer.weights,
+                weights_t,
+                false,
+            );
+            for (p, &a) in previous.iter_mut().zip(input) {
+                *p = where_active(a, *p);
             }
-            if index > 0 {
-                // delta_prev(l) = delta . W(l, :) where the ReLU that produced input(l) was
-                // active, else 0.
-                previous.clear();
-                if d_out == 1 {
-                    let d = delta[0];
-                    let rows = input.iter().zip(&layer.weights);
-                    previous.extend(rows.map(|(&a, &w)| where_active(a, d * w)));
-                } else {
-                    // A wide row: skipping the dot product of an inactive unit saves more than
-                    // the mispredicted branch costs.
-                    let rows = input.iter().zip(layer.weights.chunks_exact(d_out));
-                    previous.extend(rows.map(
-                        |(&a, w_row)| {
-                            if a > 0.0 { dot(&delta, w_row) } else { 0.0 }
-                        },
-                    ));
-                }
-                std::mem::swap(&mut delta, &mut previous);
-            }
+            std::mem::swap(delta, previous);
         }
     }
 }
@@ -254,54 +267,6 @@ fn where_active(activation: f64, value: f64) -> f64 {
     f64::from_bits(value.to_bits() & active)
 }
 
-/// `out = row W` for a row `[d_in]` and `W [d_in, d_out]`: `out` gathers `row(l) W(l, :)` (a dot
-/// product when `d_out = 1`).
-#[inline(always)]
-fn row_times(row: &[f64], weights: &[f64], out: &mut [f64]) {
-    let d_out = out.len();
-    if d_out == 1 {
-        out[0] = dot(row, weights);
-        return;
-    }
-    let mut rows = row.iter().zip(weights.chunks_exact(d_out));
-    let (&first, w_row) = rows.next().expect("d_in >= 1");
-    out.iter_mut()
-        .zip(w_row)
-        .for_each(|(out, &w)| *out = first * w);
-    for (&value, w_row) in rows {
-        if value != 0.0 {
-            axpy(value, w_row, out);
-        }
-    }
-}
-
-/// `y += a x`.
-#[inline(always)]
-fn axpy(a: f64, x: &[f64], y: &mut [f64]) {
-    for (y, &x) in y.iter_mut().zip(x) {
-        *y += a * x;
-    }
-}
-
-/// `x . y`, in four interleaved partial sums (which the compiler can keep in vector registers).
-#[inline(always)]
-fn dot(x: &[f64], y: &[f64]) -> f64 {
-    let mut sums = [0.0; 4];
-    let (x4, y4) = (x.chunks_exact(4), y.chunks_exact(4));
-    let tail: f64 = x4
-        .remainder()
-        .iter()
-        .zip(y4.remainder())
-        .map(|(a, b)| a * b)
-        .sum();
-    for (x, y) in x4.zip(y4) {
-        for k in 0..4 {
-            sums[k] += x[k] * y[k];
-        }
-    }
-    (sums[0] + sums[2]) + (sums[1] + sums[3]) + tail
-}
-
 /// `[d_in, d_out]` of a linear layer.
 fn shape(layer: &LayerWeights) -> [usize; 2] {
     [layer.dims[0], layer.dims[1]]
@@ -346,7 +311,7 @@ mod tests {
             let inputs: Vec<f64> = (0..2 * n).map(|_| rng.random_range(-1.0..1.0)).collect();
             let cotangent: Vec<f64> = (0..n).map(|_| rng.random_range(-2.0..2.0)).collect();
 
-            let forward = Forward::new(&layers, &inputs);
+            let mut forward = Forward::new(&layers, &inputs);
             let mut hand = Vec::new();
             forward.gradient(&layers, &cotangent, &mut hand);
 
@@ -390,34 +355,30 @@ mod tests {
         use std::sync::atomic::Ordering;
         let seed = crate::test_support::test_seed(0xA52);
         let mut rng = StdRng::seed_from_u64(seed);
-        for depth in [2, 3] {
-            let mut shapes = vec![[2, 23]];
-            shapes.extend((2..depth).map(|_| [23, 23]));
-            shapes.push([23, 1]);
-            let layers: Vec<LayerWeights> = shapes
-                .iter()
-                .map(|&shape| LayerWeights {
-                    path: String::new(),
-                    dims: shape.to_vec(),
-                    weights: (0..shape[0] * shape[1])
-                        .map(|_| rng.random_range(-1.0..1.0))
-                        .collect(),
-                    bias: None,
-                })
-                .collect();
-            let inputs: Vec<f64> = (0..2 * 37).map(|_| rng.random_range(-1.0..1.0)).collect();
-            let cotangent: Vec<f64> = (0..37).map(|_| rng.random_range(-2.0..2.0)).collect();
-            let run = |baseline: bool| {
-                BASELINE_ONLY.store(baseline, Ordering::Relaxed);
-                let forward = Forward::new(&layers, &inputs);
-                let mut grads = Vec::new();
-                forward.gradient(&layers, &cotangent, &mut grads);
-                BASELINE_ONLY.store(false, Ordering::Relaxed);
-                let mut bits: Vec<u64> = forward.outputs().iter().map(|v| v.to_bits()).collect();
-                bits.extend(grads.iter().flatten().map(|v| v.to_bits()));
-                bits
-            };
-            assert_eq!(run(false), run(true), "depth {depth}, seed {seed}");
-        }
+        // The 2-layer student's own loops (deeper ones go through the gemm crate).
+        let layers: Vec<LayerWeights> = [[2, 23], [23, 1]]
+            .iter()
+            .map(|&shape| LayerWeights {
+                path: String::new(),
+                dims: shape.to_vec(),
+                weights: (0..shape[0] * shape[1])
+                    .map(|_| rng.random_range(-1.0..1.0))
+                    .collect(),
+                bias: None,
+            })
+            .collect();
+        let inputs: Vec<f64> = (0..2 * 37).map(|_| rng.random_range(-1.0..1.0)).collect();
+        let cotangent: Vec<f64> = (0..37).map(|_| rng.random_range(-2.0..2.0)).collect();
+        let run = |baseline: bool| {
+            BASELINE_ONLY.store(baseline, Ordering::Relaxed);
+            let mut forward = Forward::new(&layers, &inputs);
+            let mut grads = Vec::new();
+            forward.gradient(&layers, &cotangent, &mut grads);
+            BASELINE_ONLY.store(false, Ordering::Relaxed);
+            let mut bits: Vec<u64> = forward.outputs().iter().map(|v| v.to_bits()).collect();
+            bits.extend(grads.iter().flatten().map(|v| v.to_bits()));
+            bits
+        };
+        assert_eq!(run(false), run(true), "seed {seed}");
     }
 }
