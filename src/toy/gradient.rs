@@ -285,6 +285,29 @@ mod tests {
         Tensor::from_data(TensorData::new(values, shape), (device, DType::F64))
     }
 
+    /// Random weights of the given shapes, `n` random 2-D inputs and cotangents.
+    fn random_pass(
+        rng: &mut StdRng,
+        shapes: &[[usize; 2]],
+        n: usize,
+    ) -> (Vec<LayerWeights>, Vec<f64>, Vec<f64>) {
+        let layers = shapes
+            .iter()
+            .enumerate()
+            .map(|(index, &shape)| LayerWeights {
+                path: format!("layers.{index}"),
+                dims: shape.to_vec(),
+                weights: (0..shape[0] * shape[1])
+                    .map(|_| rng.random_range(-1.0..1.0))
+                    .collect(),
+                bias: None,
+            })
+            .collect();
+        let inputs = (0..2 * n).map(|_| rng.random_range(-1.0..1.0)).collect();
+        let cotangent = (0..n).map(|_| rng.random_range(-2.0..2.0)).collect();
+        (layers, inputs, cotangent)
+    }
+
     #[test]
     fn the_hand_gradient_equals_burns_autodiff() {
         let seed = crate::test_support::test_seed(0x70E_6AD);
@@ -296,20 +319,7 @@ mod tests {
             let mut shapes = vec![[2, hidden]];
             shapes.extend((2..depth).map(|_| [hidden, hidden]));
             shapes.push([hidden, 1]);
-            let layers: Vec<LayerWeights> = shapes
-                .iter()
-                .enumerate()
-                .map(|(index, &shape)| LayerWeights {
-                    path: format!("layers.{index}"),
-                    dims: shape.to_vec(),
-                    weights: (0..shape[0] * shape[1])
-                        .map(|_| rng.random_range(-1.0..1.0))
-                        .collect(),
-                    bias: None,
-                })
-                .collect();
-            let inputs: Vec<f64> = (0..2 * n).map(|_| rng.random_range(-1.0..1.0)).collect();
-            let cotangent: Vec<f64> = (0..n).map(|_| rng.random_range(-2.0..2.0)).collect();
+            let (layers, inputs, cotangent) = random_pass(&mut rng, &shapes, n);
 
             let mut forward = Forward::new(&layers, &inputs);
             let mut hand = Vec::new();
@@ -356,19 +366,7 @@ mod tests {
         let seed = crate::test_support::test_seed(0xA52);
         let mut rng = StdRng::seed_from_u64(seed);
         // The 2-layer student's own loops (deeper ones go through the gemm crate).
-        let layers: Vec<LayerWeights> = [[2, 23], [23, 1]]
-            .iter()
-            .map(|&shape| LayerWeights {
-                path: String::new(),
-                dims: shape.to_vec(),
-                weights: (0..shape[0] * shape[1])
-                    .map(|_| rng.random_range(-1.0..1.0))
-                    .collect(),
-                bias: None,
-            })
-            .collect();
-        let inputs: Vec<f64> = (0..2 * 37).map(|_| rng.random_range(-1.0..1.0)).collect();
-        let cotangent: Vec<f64> = (0..37).map(|_| rng.random_range(-2.0..2.0)).collect();
+        let (layers, inputs, cotangent) = random_pass(&mut rng, &[[2, 23], [23, 1]], 37);
         let run = |baseline: bool| {
             BASELINE_ONLY.store(baseline, Ordering::Relaxed);
             let mut forward = Forward::new(&layers, &inputs);

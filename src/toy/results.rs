@@ -2,8 +2,9 @@
 
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicUsize, Ordering};
 
-use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 
 use super::cache::RunCache;
@@ -108,9 +109,8 @@ pub fn run_all(config: &ToyConfig, cache: Option<&RunCache>) -> Result<ToyResult
         .iter()
         .map(|&seed| config.problem_for(seed))
         .collect::<Result<Vec<_>, _>>()?;
-    // Every (method, c, seed) is one job; rayon spreads the jobs over the cores, started in
-    // order of decreasing expected length (steps grow like 1/c) so that no long run starts last;
-    // the results keep the config's order.
+    // Every (method, c, seed) is one job, started in order of decreasing expected length (steps
+    // grow like 1/c) so that no long run starts last; the results keep the config's order.
     let jobs: Vec<(usize, f64, usize)> = config
         .methods
         .iter()
@@ -124,38 +124,53 @@ pub fn run_all(config: &ToyConfig, cache: Option<&RunCache>) -> Result<ToyResult
         .collect();
     let mut longest_first: Vec<usize> = (0..jobs.len()).collect();
     longest_first.sort_by(|&a, &b| jobs[a].1.total_cmp(&jobs[b].1));
-    let mut finished: Vec<(usize, ToyRun)> = longest_first
-        .par_iter()
-        .with_max_len(1)
-        .map(|&job| {
-            let (m, c, s) = jobs[job];
-            let method = &config.methods[m];
-            let seed = config.seeds[s];
-            let cached = cache.and_then(|cache| cache.load(config, method, seed, c));
-            let reused = cached.is_some();
-            let r = cached.unwrap_or_else(|| run(config, method, seed, c, &problems[s]));
-            if let (Some(cache), false) = (cache, reused)
-                && let Err(error) = cache.store(config, method, &r)
-            {
-                eprintln!("warning: {error}; an interrupted study would run it again");
-            }
-            println!(
-                "{} c {c} seed {}: {} steps, log10 L {:.1}{}, gamma = [{:.3e}, {:.3e}, {:.3e}], active {}{}{}",
-                method.name,
-                r.seed,
-                r.steps,
-                r.log10_final_loss,
-                if r.diverged { " DIVERGED" } else { "" },
-                r.gamma[0],
-                r.gamma[1],
-                r.gamma[2],
-                r.active_neurons,
-                if r.settled { "" } else { ", margins not settled" },
-                if reused { " (stored run)" } else { "" }
-            );
-            (job, r)
-        })
-        .collect();
+    let run_job = |job: usize| {
+        let (m, c, s) = jobs[job];
+        let method = &config.methods[m];
+        let seed = config.seeds[s];
+        let cached = cache.and_then(|cache| cache.load(config, method, seed, c));
+        let reused = cached.is_some();
+        let r = cached.unwrap_or_else(|| run(config, method, seed, c, &problems[s]));
+        if let (Some(cache), false) = (cache, reused)
+            && let Err(error) = cache.store(config, method, &r)
+        {
+            eprintln!("warning: {error}; an interrupted study would run it again");
+        }
+        println!(
+            "{} c {c} seed {}: {} steps, log10 L {:.1}{}, gamma = [{:.3e}, {:.3e}, {:.3e}], active {}{}{}",
+            method.name,
+            r.seed,
+            r.steps,
+            r.log10_final_loss,
+            if r.diverged { " DIVERGED" } else { "" },
+            r.gamma[0],
+            r.gamma[1],
+            r.gamma[2],
+            r.active_neurons,
+            if r.settled {
+                ""
+            } else {
+                ", margins not settled"
+            },
+            if reused { " (stored run)" } else { "" }
+        );
+        (job, r)
+    };
+    // One worker per core takes the next job of the list until it is empty (longest-first
+    // greedy scheduling); rayon's splitting of a parallel iterator would not keep that order.
+    let next = AtomicUsize::new(0);
+    let finished = Mutex::new(Vec::with_capacity(jobs.len()));
+    rayon::scope(|scope| {
+        for _ in 0..rayon::current_num_threads() {
+            scope.spawn(|_| {
+                while let Some(&job) = longest_first.get(next.fetch_add(1, Ordering::Relaxed)) {
+                    let done = run_job(job);
+                    finished.lock().expect("no worker panicked").push(done);
+                }
+            });
+        }
+    });
+    let mut finished = finished.into_inner().expect("no worker panicked");
     finished.sort_by_key(|&(job, _)| job);
     let runs = finished.into_iter().map(|(_, r)| r);
     let mut methods: Vec<MethodResult> = Vec::new();
