@@ -1,6 +1,6 @@
 //! mirrorburn: mirror-descent training and implicit-bias diagnostics on the Burn stack.
 //!
-//! Floors, from the ground up (nothing imports upward): `conv` -> `optim`, `model`, `data`,
+//! Floors, from the ground up (nothing imports upward): `closeness`, `device_read` -> `conv` -> `optim`, `model`, `data`,
 //! `backend`, `fsutil`, `plot` -> `config` -> `diagnostics`, `rundir` -> `train` -> `report`, `toy` ->
 //! `sweep` -> `commands`; `learner` (burn-train metrics) sits on `diagnostics`.
 //!
@@ -15,6 +15,7 @@
 pub mod backend;
 #[cfg(feature = "cli")]
 pub mod bench;
+pub mod closeness;
 #[cfg(feature = "cli")]
 pub mod commands;
 #[cfg(feature = "cli")]
@@ -22,6 +23,7 @@ pub mod config;
 pub mod conv;
 #[cfg(feature = "cli")]
 pub mod data;
+pub mod device_read;
 pub mod diagnostics;
 #[cfg(feature = "cli")]
 pub mod fsutil;

@@ -1,23 +1,30 @@
 //! Benchmarks behind `mirrorburn bench`: the optimizer step alone, the whole training step, the
-//! data pipeline alone, the backends' agreement on one step, the convolution per layer, and the
-//! student-teacher toy's step. Each returns rows and renders a Markdown table.
+//! data pipeline alone, the backends' agreement on one step, the mirror step's accuracy per element, the convolution per layer, and the
+//! student-teacher toy's step, and training throughput in a window shared by processes. Each returns rows and renders a Markdown table.
 
 mod agreement;
 mod conv;
 mod optimizer;
 mod pipeline;
+mod step_accuracy;
 mod toy;
 mod training_step;
+mod window;
 
 pub use agreement::{
-    AgreementRow, StepOutcome, agreement_optimizers, agreement_rows, agreement_table, compare,
-    one_step,
+    AgreementBounds, AgreementRow, F32_BOUNDS, StepDifference, StepOutcome, TF32_BOUNDS,
+    agreement_optimizers, agreement_rows, agreement_table, compare, one_step,
 };
 pub use conv::{ConvRow, ConvTimes, conv_rows, conv_table};
 pub use optimizer::{BenchRow, run as optimizer_rows, to_markdown as optimizer_table};
 pub use pipeline::{PipelineRow, pipeline_row, pipeline_table, synthetic_batch, synthetic_split};
+pub use step_accuracy::{
+    NEW_WEIGHT_ULPS, RELATIVE_UPDATES, STEP_POTENTIALS, STEP_TOLERANCE, StepAccuracyRow,
+    step_accuracy_rows, step_accuracy_table, weights_and_gradients,
+};
 pub use toy::{ToyStepRow, toy_step_rows, toy_step_table};
 pub use training_step::{StepRow, step_rows, step_table};
+pub use window::{WindowRow, window_row, window_table};
 
 /// The potentials every benchmark times: GD, hyperbolic and p = 10 (lambda 0.01).
 fn benchmark_potentials() -> [crate::optim::Potential; 3] {

@@ -11,6 +11,7 @@ use super::median;
 use crate::data::{
     CifarBatch, CifarBatcher, CifarDataset, IMAGE_BYTES, Normalization, Split, loader,
 };
+use crate::device_read::read_data;
 
 /// Throughput of the data pipeline.
 #[derive(Debug, Clone)]
@@ -70,7 +71,7 @@ pub fn pipeline_row(
         for batch in epoch_loader.iter() {
             let batch = batch.expect("synthetic batches are valid");
             seen += batch.targets.dims()[0];
-            let _ = batch.images.into_data(); // wait until the batch is on the device
+            let _ = read_data(batch.images); // wait until the batch is on the device
         }
         if epoch > 0 {
             rates.push(seen as f64 / start.elapsed().as_secs_f64());

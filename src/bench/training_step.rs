@@ -11,6 +11,7 @@ use burn::tensor::Device;
 
 use super::median;
 use super::pipeline::synthetic_batch;
+use crate::device_read::device_reads;
 use crate::model::Vgg;
 use crate::optim::{MirrorDescentConfig, Potential, StepForm};
 
@@ -29,6 +30,9 @@ pub struct StepRow {
     pub optimizer_s: f64,
     /// Batch size.
     pub batch_size: usize,
+    /// Device-to-host reads per training step (0 on a correct GPU path; see
+    /// [`device_reads`]).
+    pub reads_per_step: f64,
 }
 
 impl StepRow {
@@ -80,6 +84,7 @@ pub fn step_rows(
                 .init_for(&model)
                 .expect("benchmark settings are valid");
             let (mut forward_backward, mut step) = (Vec::new(), Vec::new());
+            let reads_before = device_reads();
             for _ in 0..=repeats {
                 let start = Instant::now();
                 let logits = model.forward(batch.images.clone());
@@ -92,6 +97,7 @@ pub fn step_rows(
                 forward_backward.push((middle - start).as_secs_f64());
                 step.push(middle.elapsed().as_secs_f64());
             }
+            let reads = device_reads() - reads_before;
             forward_backward.remove(0); // warm-up
             step.remove(0);
             rows.push(StepRow {
@@ -101,6 +107,7 @@ pub fn step_rows(
                 forward_backward_s: median(forward_backward),
                 optimizer_s: median(step),
                 batch_size,
+                reads_per_step: reads as f64 / (repeats + 1) as f64,
             });
         }
     }
@@ -110,11 +117,11 @@ pub fn step_rows(
 /// The rows as a Markdown table.
 pub fn step_table(rows: &[StepRow], backend: &str) -> String {
     let mut out = format!(
-        "Training step ({backend}): forward, cross-entropy, backward and mirror step on one synthetic batch (medians)\n\n| width | parameters | optimizer | batch | images/s | forward+backward ms | optimizer ms | optimizer share |\n|---|---:|---|---:|---:|---:|---:|---:|\n"
+        "Training step ({backend}): forward, cross-entropy, backward and mirror step on one synthetic batch (medians)\n\n| width | parameters | optimizer | batch | images/s | forward+backward ms | optimizer ms | optimizer share | reads/step |\n|---|---:|---|---:|---:|---:|---:|---:|---:|\n"
     );
     for row in rows {
         out.push_str(&format!(
-            "| {} | {} | {} | {} | {:.1} | {:.1} | {:.1} | {:.1}% |\n",
+            "| {} | {} | {} | {} | {:.1} | {:.1} | {:.1} | {:.1}% | {} |\n",
             if row.width_divisor == 1 {
                 "full".to_string()
             } else {
@@ -126,7 +133,8 @@ pub fn step_table(rows: &[StepRow], backend: &str) -> String {
             row.images_per_s(),
             row.forward_backward_s * 1e3,
             row.optimizer_s * 1e3,
-            100.0 * row.optimizer_share()
+            100.0 * row.optimizer_share(),
+            row.reads_per_step
         ));
     }
     out

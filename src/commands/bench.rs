@@ -9,8 +9,10 @@ use burn::module::Module;
 
 use crate::backend::{Backend, BackendDevice};
 use crate::bench::{
-    agreement_rows, agreement_table, conv_rows, conv_table, optimizer_rows, optimizer_table,
-    pipeline_row, pipeline_table, step_rows, step_table, toy_step_rows, toy_step_table,
+    F32_BOUNDS, TF32_BOUNDS, agreement_rows, agreement_table, conv_rows, conv_table,
+    optimizer_rows, optimizer_table, pipeline_row, pipeline_table, step_accuracy_rows,
+    step_accuracy_table, step_rows, step_table, toy_step_rows, toy_step_table, window_row,
+    window_table,
 };
 use crate::fsutil::write_atomic;
 use crate::model::Vgg;
@@ -27,14 +29,23 @@ pub enum BenchPart {
     /// The data loader alone.
     Data,
     /// One training step on each backend against the same step on `flex` (with
-    /// `--every-backend`: every compiled one).
+    /// `--every-backend`: every compiled one), element by element; exits non-zero outside the
+    /// bounds (f32 bounds on flex, TF32-admitting ones on GPU backends).
     Agreement,
+    /// The mirror step alone (every potential x scaling x step form, relative updates 1e-7 to
+    /// 1e-2) on the backend's f32 tensor path against the f64 host step, per element; exits
+    /// non-zero outside the bounds.
+    StepAccuracy,
     /// Our 3x3 convolution against Burn flex's, per VGG-16 layer shape at every
     /// `--step-widths` divisor: forward, input gradient, weight gradient (on `flex` only).
     Conv,
     /// The student-teacher toy's step, hand-derived f64 against Burn's autodiff, per depth and
     /// method of `configs/toy-{2,3}layer.toml` (on the CPU; `--backend` does not apply).
     Toy,
+    /// GD training steps at the first `--step-widths` divisor inside the window `--start-at`
+    /// .. `--start-at + --seconds`, shared by processes started together (K trainings on one
+    /// GPU): images/s inside the window.
+    Window,
 }
 
 /// `mirrorburn bench` arguments.
@@ -61,6 +72,13 @@ pub struct BenchArgs {
     /// Also write the tables to this Markdown file.
     #[arg(long)]
     pub out: Option<PathBuf>,
+    /// Start of the `window` part's measurement, in seconds since the Unix epoch (default: as
+    /// soon as warmed up).
+    #[arg(long)]
+    pub start_at: Option<f64>,
+    /// Length of the `window` part's measurement, in seconds.
+    #[arg(long, default_value_t = 20.0)]
+    pub seconds: f64,
 }
 
 /// Runs the chosen parts on `compute` (or every compiled backend) and prints (and optionally
@@ -80,7 +98,12 @@ pub fn execute(args: &BenchArgs, compute: &BackendDevice) -> anyhow::Result<()> 
     } else {
         vec![compute.clone()]
     };
+    anyhow::ensure!(
+        args.seconds > 0.0 && args.seconds.is_finite(),
+        "--seconds must be a positive number"
+    );
     let mut tables = String::new();
+    let mut disagreements = Vec::new();
     for compute in &computes {
         let name = compute.backend.name();
         let device = &compute.device;
@@ -98,12 +121,44 @@ pub fn execute(args: &BenchArgs, compute: &BackendDevice) -> anyhow::Result<()> 
                 ),
                 BenchPart::Agreement => {
                     let width = args.step_widths[0];
-                    agreement_table(
-                        &agreement_rows(std::slice::from_ref(compute), width, args.batch_size),
-                        width,
-                        args.batch_size,
-                    )
+                    let rows =
+                        agreement_rows(std::slice::from_ref(compute), width, args.batch_size);
+                    let bounds = if compute.backend == Backend::Flex {
+                        F32_BOUNDS
+                    } else {
+                        TF32_BOUNDS
+                    };
+                    for row in &rows {
+                        if let Err(why) = row.difference.check(&bounds) {
+                            disagreements.push(format!("{} {}: {why}", row.backend, row.optimizer));
+                        }
+                    }
+                    agreement_table(&rows, width, args.batch_size, &bounds)
                 }
+                BenchPart::StepAccuracy => {
+                    let rows = step_accuracy_rows(device, 4000, 0x57E9);
+                    for row in &rows {
+                        if let Some(why) = &row.failure {
+                            disagreements.push(format!(
+                                "{name} mirror step {} {:?} {}: {why}",
+                                row.potential,
+                                row.scaling,
+                                row.form.name()
+                            ));
+                        }
+                    }
+                    step_accuracy_table(&rows, name)
+                }
+                BenchPart::Window => window_table(
+                    &window_row(
+                        args.step_widths[0],
+                        args.batch_size,
+                        args.start_at,
+                        args.seconds,
+                        device,
+                    ),
+                    name,
+                ),
                 BenchPart::Conv if compute.backend != Backend::Flex => continue,
                 BenchPart::Conv => args
                     .step_widths
@@ -140,5 +195,11 @@ pub fn execute(args: &BenchArgs, compute: &BackendDevice) -> anyhow::Result<()> 
         write_atomic(path, tables.as_bytes())
             .with_context(|| format!("writing {}", path.display()))?;
     }
+    anyhow::ensure!(
+        disagreements.is_empty(),
+        "the agreement check failed (outside the bounds: a backend's training step against flex, \
+         or its mirror step against the f64 host step):\n  {}",
+        disagreements.join("\n  ")
+    );
     Ok(())
 }

@@ -3,7 +3,7 @@
 
 use burn::tensor::{Device, Distribution, Tensor};
 
-use super::test_support::{TOLERANCE, assert_conv_matches_burn, relative_error, values};
+use super::test_support::{assert_close, assert_conv_matches_burn, values};
 use super::{conv3x3, conv3x3_options};
 use crate::test_support::test_seed;
 
@@ -45,11 +45,7 @@ fn the_bias_and_a_constant_input_behave_as_in_burn() {
         .iter()
         .zip(run(true).iter().zip(&run(false)))
     {
-        let error = relative_error(ours, burns);
-        assert!(
-            error <= TOLERANCE,
-            "seed {seed}: {part}: relative error {error:e}"
-        );
+        assert_close(ours, burns, &format!("seed {seed}: {part}"));
     }
 }
 
@@ -63,6 +59,5 @@ fn without_autodiff_non_square_images_match_burn() {
     let w = Tensor::<4>::random([7, 5, 3, 3], normal, &device);
     let ours = values(conv3x3(x.clone(), w.clone(), None));
     let burns = values(burn::tensor::module::conv2d(x, w, None, conv3x3_options()));
-    let error = relative_error(&ours, &burns);
-    assert!(error <= TOLERANCE, "seed {seed}: relative error {error:e}");
+    assert_close(&ours, &burns, &format!("seed {seed}"));
 }

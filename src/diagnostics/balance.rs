@@ -1,9 +1,10 @@
 //! The balance quantities `Q_l(grad R_l(W_l))` of Lemma 3.1, per weight layer.
 
-use burn::tensor::{DType, Device, Tensor, TensorData};
+use burn::tensor::{DType, Device, Float, Tensor, TensorData};
 use serde::{Deserialize, Serialize};
 
 use super::snapshot::LayerWeights;
+use crate::device_read::read_scalar;
 use crate::optim::{MirrorDescentConfig, MirrorMap};
 
 /// `Q(grad R(theta))` of `values` (shape `dims`) for the map in use, summed, in f64.
@@ -13,7 +14,7 @@ pub fn conjugate_sum(map: MirrorMap, values: &[f64]) -> f64 {
         TensorData::new(values.to_vec(), [values.len()]),
         (&device, DType::F64),
     );
-    map.conjugate_at_gradient(tensor).sum().into_scalar::<f64>()
+    read_scalar::<f64, 1, Float>(map.conjugate_at_gradient(tensor).sum())
 }
 
 /// `Q_l` of every layer under `config`'s potentials (each path gets its own potential; a layer's

@@ -1,10 +1,21 @@
 //! Exact (dual) steps that could not be represented and fell back to the primal step: counted
 //! over the process, and reported on stderr the first time it happens.
+//!
+//! The tensor path (GPUs) counts on the device: each step adds its count to a per-device tensor
+//! without reading it, so a training step never waits for the host. [`dual_fallbacks`] reads
+//! those counts (one read per device), which the trainer does once per epoch.
 
+use std::sync::Mutex;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+
+use burn::tensor::{Device, Int, Tensor};
+
+use crate::device_read::read_scalar;
 
 static FALLBACKS: AtomicU64 = AtomicU64::new(0);
 static REPORTED: AtomicBool = AtomicBool::new(false);
+/// Counts not yet read, one tensor per device.
+static PENDING: Mutex<Vec<(Device, Tensor<1, Int>)>> = Mutex::new(Vec::new());
 
 /// Records `count` elements whose exact step fell back to the primal step.
 pub(super) fn note_fallbacks(count: u64) {
@@ -22,7 +33,24 @@ pub(super) fn note_fallbacks(count: u64) {
     }
 }
 
+/// Adds a one-element count that lives on a device, without reading it.
+pub(super) fn note_fallbacks_on_device(count: Tensor<1, Int>) {
+    let device = count.device();
+    let mut pending = PENDING
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner());
+    match pending.iter_mut().find(|(d, _)| *d == device) {
+        Some((_, total)) => *total = total.clone() + count,
+        None => pending.push((device, count)),
+    }
+}
+
 /// Elements, over the whole process so far, whose exact step fell back to the primal step.
+/// Reads the counts still on devices (one read each), so call it at log points, not per step.
 pub fn dual_fallbacks() -> u64 {
+    let pending = std::mem::take(&mut *PENDING.lock().unwrap_or_else(|p| p.into_inner()));
+    for (_, count) in pending {
+        note_fallbacks(read_scalar::<i64, 1, Int>(count) as u64);
+    }
     FALLBACKS.load(Ordering::Relaxed)
 }

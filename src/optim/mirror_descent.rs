@@ -75,8 +75,7 @@ pub enum MirrorDescentError {
     },
     /// A parameter's map cannot be represented in f32 arithmetic.
     #[error(
-        "`{potential}` at fan-in {fan_in} (parameter {path}) cannot be computed in f32: {problem}; \
-         use a larger lambda or a p further from 2"
+        "`{potential}` at fan-in {fan_in} (parameter {path}) cannot be computed in f32: {problem}"
     )]
     Unrepresentable {
         /// The parameter.
@@ -131,7 +130,7 @@ impl MirrorDescentConfig {
         for (path, dims) in param_dims(module) {
             let potential = self.potential_for(&path, dims.len());
             let map = MirrorMap::new(potential, self.width_scaling, fan_in(&dims));
-            if let Some(problem) = map.scaled().and_then(|sp| sp.f32_problem()) {
+            if let Some(problem) = map.f32_problem() {
                 return Err(MirrorDescentError::Unrepresentable {
                     path,
                     potential: potential.label(),

@@ -9,7 +9,7 @@
 
 use burn::tensor::Tensor;
 
-use super::fallback::note_fallbacks;
+use super::fallback::note_fallbacks_on_device;
 use super::fused_cpu::{self, on_host_f32};
 use super::potential::{Potential, WidthScaling};
 
@@ -104,7 +104,7 @@ impl ScaledP {
         (!constants.iter().all(|&v| fits(v))).then(|| {
             format!(
                 "its constants (a = {:e}, k = {:e}, beta (p-1) = {:e}) leave the f32 range \
-                 1e-38..3e38",
+                 1e-38..3e38; use a larger lambda or a p further from 2",
                 self.a,
                 self.k,
                 self.beta * (self.p - 1.0)
@@ -146,6 +146,27 @@ impl MirrorMap {
         }
     }
 
+    /// Why f32 arithmetic cannot step with this map on every backend, if it cannot: a constant
+    /// outside the normal f32 range (GPUs flush subnormals to zero, so e.g. the hyperbolic offset
+    /// `1/s^2 = lambda / fan-in` must be normal, or weights at zero never move on a GPU only).
+    pub fn f32_problem(&self) -> Option<String> {
+        let normal = |v: f64| v.is_finite() && (v as f32).is_normal();
+        match *self {
+            MirrorMap::Euclidean => None,
+            MirrorMap::Hyperbolic { c, s } => {
+                let inv_s2 = 1.0 / (s * s);
+                (![c, s, inv_s2].into_iter().all(normal)).then(|| {
+                    format!(
+                        "its constants (c = {c:e}, s = {s:e}, 1/s^2 = {inv_s2:e}) leave the normal \
+                         f32 range 1.2e-38..3.4e38 (GPUs flush smaller values to zero); use a \
+                         larger lambda"
+                    )
+                })
+            }
+            MirrorMap::PHomogeneous { .. } => self.scaled().and_then(|sp| sp.f32_problem()),
+        }
+    }
+
     /// The rescaled form of a p-homogeneous map (`None` for the others).
     pub fn scaled(&self) -> Option<ScaledP> {
         match *self {
@@ -184,7 +205,8 @@ impl MirrorMap {
     /// for the hyperbolic entropy, a safeguarded Newton solve for p-homogeneous potentials. With
     /// `grad = 0` it is the identity. Where the exact step is not representable in the tensor's
     /// precision (a non-finite result), the primal step is used, and the fallbacks are counted
-    /// (see [`dual_fallbacks`](super::dual_fallbacks)) and reported once per process.
+    /// on the device (see [`dual_fallbacks`](super::dual_fallbacks)) and reported once per
+    /// process. Nothing is read back to the host.
     pub fn dual_step<const D: usize>(
         &self,
         theta: Tensor<D>,
@@ -214,13 +236,10 @@ impl MirrorMap {
                     .mask_where(still, theta.clone())
             }
         };
+        // Counted on the device and masked unconditionally: no read, so the step never waits.
         let bad = exact.clone().is_finite().bool_not();
-        if bad.clone().any().into_scalar::<bool>() {
-            note_fallbacks(bad.clone().int().sum().into_scalar::<i64>() as u64);
-            exact.mask_where(bad, self.primal_step(theta, grad, lr))
-        } else {
-            exact
-        }
+        note_fallbacks_on_device(bad.clone().int().sum());
+        exact.mask_where(bad, self.primal_step(theta, grad, lr))
     }
 
     /// The mirror map `R'(theta)`, elementwise.
@@ -349,14 +368,42 @@ fn solve_phi<const D: usize>(
 }
 
 /// The exact hyperbolic step `sinh(asinh(s theta) - d) / s` for the dual increment `d`, written
-/// so that it is exact at `d = 0` and overflows only where the result does:
-/// `theta cosh d - r sinh d` with `r = sqrt(theta^2 + 1/s^2)` for small `|d|`, else
+/// so that it is exact at `d = 0` and overflows only where the result does. For small `|d|`:
+/// `theta + (theta (cosh d - 1) - r sinh d)` with `r = sqrt(theta^2 + 1/s^2)` and `cosh d - 1`,
+/// `sinh d` as Taylor polynomials (exact to f64 rounding for `|d| < 0.25`). No shader `sinh`
+/// or `cosh`: those may be `(e^x - e^-x) / 2`, ~6e-4 relative error at `d = 1e-4` in f32, and
+/// zero below `|d| ~ 6e-8` (a weight at zero would never move). The update is formed before it
+/// is added, so it is accurate relative to itself, not only to `theta`. Larger `|d|` use
 /// `(P e^-d - M e^d) / 2` with `P = r + theta`, `M = r - theta` (each computed without
 /// cancellation, `P M = 1/s^2`) and the exponentials taken of `+-d + ln(P/2)`.
 fn hyperbolic_dual<const D: usize>(theta: Tensor<D>, d: Tensor<D>, s: f64) -> Tensor<D> {
     let inv_s2 = 1.0 / (s * s);
     let r = theta.clone().square().add_scalar(inv_s2).sqrt();
-    let small = theta.clone() * d.clone().cosh() - r.clone() * d.clone().sinh();
+    let d2 = d.clone().square();
+    // cosh d - 1 = d^2/2 (1 + d^2/12 + d^4/360 + d^6/20160), by Horner.
+    let cosh_minus_one = d2
+        .clone()
+        .mul_scalar(1.0 / 20160.0)
+        .add_scalar(1.0 / 360.0)
+        .mul(d2.clone())
+        .add_scalar(1.0 / 12.0)
+        .mul(d2.clone())
+        .add_scalar(1.0)
+        .mul(d2.clone())
+        .mul_scalar(0.5);
+    // sinh d = d (1 + d^2/6 + d^4/120 + d^6/5040 + d^8/362880), by Horner.
+    let sinh = d2
+        .clone()
+        .mul_scalar(1.0 / 362880.0)
+        .add_scalar(1.0 / 5040.0)
+        .mul(d2.clone())
+        .add_scalar(1.0 / 120.0)
+        .mul(d2.clone())
+        .add_scalar(1.0 / 6.0)
+        .mul(d2)
+        .add_scalar(1.0)
+        .mul(d.clone());
+    let small = theta.clone() + (theta.clone() * cosh_minus_one - r.clone() * sinh);
     let positive = theta.clone().greater_equal_elem(0.0);
     let sum = r.clone() + theta.clone();
     let difference = r - theta;
@@ -371,19 +418,33 @@ fn hyperbolic_dual<const D: usize>(theta: Tensor<D>, d: Tensor<D>, s: f64) -> Te
     small.mask_where(is_large, large)
 }
 
-/// `|x|^e` for `e >= 0`, by repeated squaring when `e` is a power of two (2, 4, 8, ...: cheaper
-/// and exact), else `powf` of `|x|`; `0^0 = 1`.
+/// `|x|^e` for `e >= 0` (`0^0 = 1`): by multiplications for integer `e` up to 64 (exact to f32
+/// rounding on every backend; a shader `pow` is `exp2(e log2 x)`, whose error grows with `e`),
+/// else `powf` of `|x|` (non-integer `p` only).
 fn abs_pow<const D: usize>(x: Tensor<D>, e: f64) -> Tensor<D> {
     if e == 0.0 {
-        x.ones_like()
-    } else if e.fract() == 0.0 && e >= 2.0 && (e as u64).is_power_of_two() {
-        // |x|^(2^k) by k squarings, one cheap pass each (p = 10 gives three).
-        let mut out = x;
-        for _ in 0..(e as u64).trailing_zeros() {
-            out = out.square();
-        }
-        out
-    } else {
-        x.abs().powf_scalar(e)
+        return x.ones_like();
     }
+    if e.fract() != 0.0 || e > 64.0 {
+        return x.abs().powf_scalar(e);
+    }
+    let n = e as u32;
+    // Square and multiply; an even power needs no `abs` (p = 10 gives three squarings).
+    let mut base = if n % 2 == 0 { x } else { x.abs() };
+    let mut result: Option<Tensor<D>> = None;
+    let mut rest = n;
+    loop {
+        if rest & 1 == 1 {
+            result = Some(match result {
+                None => base.clone(),
+                Some(r) => r * base.clone(),
+            });
+        }
+        rest >>= 1;
+        if rest == 0 {
+            break;
+        }
+        base = base.square();
+    }
+    result.expect("n >= 1")
 }

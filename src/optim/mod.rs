@@ -87,7 +87,8 @@
 //! On the `flex` CPU backend both step forms of f32 tensors run as one fused pass; elsewhere they
 //! are Burn tensor operations. The p-homogeneous maps are evaluated in a rescaled variable so their
 //! constants stay in f32's range `1e-38..3e38` for the usual `p` and fan-ins; where they cannot
-//! (very large `p` at large fan-in, or a tiny `lambda`), `init_for` returns
+//! (very large `p` at large fan-in, or a tiny `lambda`), and where a hyperbolic offset
+//! `lambda / fan-in` would be subnormal in f32 (GPUs flush it to zero), `init_for` returns
 //! [`MirrorDescentError::Unrepresentable`] naming the parameter instead of training with
 //! infinities. Invalid settings (`lambda <= 0`, `p < 2`, non-finite values) are rejected by
 //! [`MirrorDescentConfig::validate`], naming the field.

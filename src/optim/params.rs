@@ -1,6 +1,7 @@
 //! The parameters of a Burn module by dotted path (`features.3.weight`, `classifier.weight`), the
 //! globs that select them, and the one rule that tells weights from biases.
 
+use crate::device_read::read_f64;
 use burn::module::{Module, ModuleVisitor, Param, ParamId};
 use burn::tensor::Tensor;
 
@@ -30,7 +31,7 @@ pub fn named_params<M: Module>(module: &M, with_values: bool) -> Vec<NamedParam>
         .into_iter()
         .map(|(mut param, tensor)| {
             if with_values {
-                param.values = tensor.into_data().iter::<f64>().collect();
+                param.values = read_f64(tensor);
             }
             param
         })

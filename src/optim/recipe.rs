@@ -8,6 +8,7 @@
 use burn::tensor::{DType, Device, Tensor, TensorData};
 
 use super::mirror_map::MirrorMap;
+use crate::device_read::read_f64;
 
 /// One row of Table 10: a regime and its `(eta, lambda)` recipes at a given `sigma`.
 #[derive(Clone, Debug, PartialEq)]
@@ -92,7 +93,7 @@ pub fn inverse_metric_at(map: &MirrorMap, thetas: &[f64]) -> Vec<f64> {
         (&device, DType::F64),
     );
     let stepped = map.primal_step(theta.clone(), theta.ones_like(), 1.0);
-    (theta - stepped).into_data().iter::<f64>().collect()
+    read_f64(theta - stepped)
 }
 
 /// `E[m(theta)]` for `theta ~ N(0, sigma^2)` by the trapezoidal rule on `[-12 sigma, 12 sigma]`

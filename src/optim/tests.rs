@@ -6,6 +6,7 @@ use burn::optim::{GradientsParams, Optimizer, SgdConfig};
 use burn::tensor::{DType, Device, Distribution, Tensor, TensorData};
 
 use super::*;
+use crate::closeness::Closeness;
 use crate::model::{BiasFreeMlp, Vgg};
 use crate::test_support::{POTENTIALS, test_seed};
 
@@ -23,6 +24,17 @@ fn host<const D: usize>(tensor: Tensor<D>) -> Vec<f64> {
         .convert::<f64>()
         .try_to_vec::<f64>()
         .unwrap()
+}
+
+/// The largest `|a - b|`, element by element; infinite where one side is NaN or infinite and the
+/// other is not (a tensor `max` may skip NaN).
+fn max_difference<const D: usize>(a: Tensor<D>, b: Tensor<D>) -> f64 {
+    let closeness = Closeness::between(&host(b), &host(a));
+    if closeness.non_finite.is_some() {
+        f64::INFINITY
+    } else {
+        closeness.worst_abs.1
+    }
 }
 
 fn f32_tensor<const D: usize>(values: &[f64], shape: [usize; D], device: &Device) -> Tensor<D> {
@@ -189,7 +201,7 @@ fn dual_and_primal_agree_to_second_order() {
                 let g = f64_tensor(grad.clone(), [n], &device);
                 let primal = map.primal_step(t.clone(), g.clone(), lr);
                 let dual = map.dual_step(t, g, lr);
-                host((primal - dual).abs().max())[0]
+                max_difference(primal, dual)
             };
             let lr = 1e-3 / metric_scale(potential, scaling);
             let (g1, g2, g3) = (gap(lr), gap(lr / 2.0), gap(lr / 4.0));
@@ -788,7 +800,7 @@ fn the_exact_step_with_zero_gradient_is_the_identity_over_many_steps() {
                 for _ in 0..200 {
                     current = map.dual_step(current, f32_tensor(&zero, [n], &device), 0.1);
                 }
-                let moved = host((current - start).abs().max())[0];
+                let moved = max_difference(current, start);
                 assert_eq!(
                     moved,
                     0.0,
@@ -981,6 +993,28 @@ fn a_map_that_f32_cannot_represent_is_rejected_naming_the_limit() {
             MirrorDescentConfig::new().with_potential(Potential::PHomogeneous { p, lambda });
         assert!(config.init_for(&model).is_ok(), "p {p} lambda {lambda}");
     }
+}
+
+/// A hyperbolic lambda so small that the offset `1/s^2 = lambda / fan-in` is subnormal in f32
+/// (GPUs flush it to zero: a weight at zero would never move there) is refused before training,
+/// naming the setting; the smallest lambda that keeps it normal at every VGG fan-in passes.
+#[test]
+fn a_hyperbolic_offset_that_would_be_subnormal_is_rejected() {
+    let model = Vgg::new(16, 0, &Device::flex());
+    let hyperbolic =
+        |lambda| MirrorDescentConfig::new().with_potential(Potential::Hyperbolic { lambda });
+    let message = hyperbolic(1e-36)
+        .init_for(&model)
+        .err()
+        .unwrap()
+        .to_string();
+    assert!(
+        message.contains("1/s^2") && message.contains("larger lambda"),
+        "{message}"
+    );
+    assert!(hyperbolic(1e-30).init_for(&model).is_ok());
+    let unscaled = hyperbolic(1e-39).with_width_scaling(WidthScaling::None);
+    assert!(unscaled.init_for(&model).is_err());
 }
 
 #[test]

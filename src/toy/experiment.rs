@@ -13,6 +13,7 @@ use serde::{Deserialize, Serialize};
 use super::config::{GradientPath, ToyConfig, ToyMethod};
 use super::gradient::Forward;
 use super::problem::Problem;
+use crate::device_read::read_f64;
 use crate::diagnostics::{LayerWeights, balance_rows, layer_q, max_drift, q_margin, weight_layers};
 use crate::model::{BiasFreeMlp, standard_normal};
 use crate::optim::{MirrorDescentConfig, MirrorMap, StepForm};
@@ -247,7 +248,7 @@ impl Pass {
     fn outputs(&self) -> Vec<f64> {
         match self {
             Pass::Hand(outputs) => outputs.clone(),
-            Pass::Autodiff(outputs) => outputs.clone().into_data().iter::<f64>().collect(),
+            Pass::Autodiff(outputs) => read_f64(*outputs.clone()),
         }
     }
 }

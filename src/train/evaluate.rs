@@ -5,10 +5,11 @@ use std::sync::Arc;
 
 use burn::data::dataloader::DataLoader;
 use burn::nn::loss::CrossEntropyLossConfig;
-use burn::tensor::{Device, Int, Tensor};
+use burn::tensor::{Device, Float, Int, Tensor};
 
 use super::error::TrainError;
 use crate::data::{self, CifarBatch, CifarBatcher, CifarDataset};
+use crate::device_read::read_scalar;
 use crate::model::Vgg;
 
 /// Mean cross-entropy and accuracy of `model` (in validation mode) on `dataset`.
@@ -37,7 +38,7 @@ pub fn evaluate(
 }
 
 /// Loss and hit counts summed on the device over an epoch, read back once at the end (and, on a
-/// terminal, every 10 batches for the progress bar).
+/// terminal, every 50 batches for the progress bar).
 #[derive(Default, Clone)]
 pub struct Tally {
     loss_sum: Option<Tensor<1>>,
@@ -73,8 +74,8 @@ impl Tally {
         let loss = self
             .loss_sum
             .clone()
-            .map_or(0.0, |t| t.into_scalar::<f32>());
-        let hits = self.hits.clone().map_or(0, |t| t.into_scalar::<i64>());
+            .map_or(0.0, read_scalar::<f32, 1, Float>);
+        let hits = self.hits.clone().map_or(0, read_scalar::<i64, 1, Int>);
         (loss, hits)
     }
 
@@ -94,8 +95,8 @@ impl Tally {
     /// Mean loss and accuracy.
     pub fn finish(self) -> (f64, f64) {
         let seen = self.seen.max(1) as f64;
-        let loss = self.loss_sum.map_or(0.0, |t| t.into_scalar::<f64>());
-        let hits = self.hits.map_or(0, |t| t.into_scalar::<i64>());
+        let loss = self.loss_sum.map_or(0.0, read_scalar::<f64, 1, Float>);
+        let hits = self.hits.map_or(0, read_scalar::<i64, 1, Int>);
         (loss / seen, hits as f64 / seen)
     }
 }

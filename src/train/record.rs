@@ -9,6 +9,7 @@ use burn::tensor::{Device, Tensor};
 
 use super::error::TrainError;
 use crate::data::{CifarBatcher, CifarDataset};
+use crate::device_read::read_f64;
 use crate::diagnostics::{
     LayerHistogram, LayerWeights, balance_rows, class_margins, layer_histogram, layer_q, margins,
     max_drift, weight_layers,
@@ -133,7 +134,7 @@ fn logits_of(model: &Vgg, images: &Tensor<4>) -> Vec<f64> {
     for start in (0..n).step_by(500) {
         let end = (start + 500).min(n);
         let chunk = images.clone().narrow(0, start, end - start);
-        out.extend(model.forward(chunk).into_data().iter::<f64>());
+        out.extend(read_f64(model.forward(chunk)));
     }
     out
 }

@@ -7,7 +7,7 @@ use std::time::Instant;
 
 use burn::module::Module;
 use burn::nn::loss::CrossEntropyLossConfig;
-use burn::optim::{GradientsParams, ModuleOptimizer};
+use burn::optim::ModuleOptimizer;
 use burn::tensor::Bytes;
 
 use super::datasets::run_datasets;
@@ -15,11 +15,13 @@ use super::error::TrainError;
 use super::evaluate::{Tally, evaluate};
 use super::model_io::{load_model, model_bytes};
 use super::record::{margin_probe, record_diagnostics};
+use super::step::train_step;
 use super::stop::stop_requested;
 use crate::backend::BackendDevice;
 use crate::config::TrainConfig;
 use crate::data;
 use crate::model::Vgg;
+use crate::optim::dual_fallbacks;
 use crate::rundir::{
     EpochMetrics, EpochProgress, EventWriter, LoadedCheckpoint, RunDir, RunDirError, RunStatus,
     Summary, SummaryValue, md5_hex,
@@ -39,6 +41,10 @@ pub struct TrainOptions {
     /// `--data-dir`, overriding the config's.
     pub data_dir: Option<PathBuf>,
 }
+
+/// Batches between two reads of the running loss for the terminal's progress bar (on a GPU each
+/// read waits for the queued steps).
+const BAR_READ_EVERY: u64 = 50;
 
 /// The burn version mirrorburn is built against.
 pub const BURN_VERSION: &str = "0.22.1";
@@ -199,11 +205,14 @@ fn train_run(
                 split: "training",
                 message: e.to_string(),
             })?;
-            let logits = model.forward(batch.images);
-            let loss = loss_fn.forward(logits.clone(), batch.targets.clone());
-            tally.add(loss.clone().detach(), logits.detach(), batch.targets);
-            let grads = GradientsParams::from_grads(loss.backward(), &model);
-            model = optimizer.step(config.lr, model, grads);
+            model = train_step(
+                model,
+                &mut optimizer,
+                &loss_fn,
+                batch,
+                &mut tally,
+                config.lr,
+            );
             bar.inc(1);
             if stop_requested() {
                 bar.finish_and_clear();
@@ -224,8 +233,9 @@ fn train_run(
                     progress,
                 ));
             }
-            // On a terminal, show the running loss and accuracy every 10 batches (one small read).
-            if interactive && bar.position().is_multiple_of(10) {
+            // On a terminal, show the running loss and accuracy every BAR_READ_EVERY batches: a
+            // log point (two small reads); between them a step reads nothing from the device.
+            if interactive && bar.position().is_multiple_of(BAR_READ_EVERY) {
                 let rate = tally.seen as f64 / started.elapsed().as_secs_f64();
                 let (loss, acc) = tally.clone().finish();
                 bar.set_message(format!(
@@ -238,6 +248,9 @@ fn train_run(
         let seen = tally.seen;
         let (train_loss, train_acc) = tally.finish();
         bar.finish_and_clear();
+        // A log point: the exact steps that fell back this epoch were counted on the device;
+        // reading them prints the warning (once per process) if there were any.
+        dual_fallbacks();
         if !train_loss.is_finite() {
             return Err(diverge(run, &mut summary, epoch, "train", last_checkpoint));
         }
