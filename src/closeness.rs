@@ -107,6 +107,15 @@ impl Closeness {
         }
     }
 
+    /// The largest `|a - b|` (beyond the slack); infinite on a non-finite mismatch.
+    pub fn max_abs_difference(&self) -> f64 {
+        if self.non_finite.is_some() {
+            f64::INFINITY
+        } else {
+            self.worst_abs.1
+        }
+    }
+
     /// The worst per-element relative difference; infinite on a non-finite mismatch.
     pub fn element_relative(&self) -> f64 {
         if self.non_finite.is_some() {
@@ -178,6 +187,7 @@ mod tests {
             let c = plant(bad);
             assert_eq!(c.non_finite.map(|n| n.0), Some(i), "{bad}");
             assert_eq!(c.peak_relative(), f64::INFINITY);
+            assert_eq!(c.max_abs_difference(), f64::INFINITY);
             assert!(
                 c.check(Tolerance {
                     peak: 1e300,

@@ -79,7 +79,8 @@ enum Command {
         #[command(flatten)]
         args: recipe::RecipeArgs,
     },
-    /// Time one optimizer step over the VGG-16 parameter set (SGD vs the mirror maps).
+    /// Benchmarks and checks: optimizer step, training step (img/s, device reads), data pipeline,
+    /// convolution, toy step, shared-window throughput, agreement with flex, step accuracy.
     Bench {
         #[command(flatten)]
         args: bench::BenchArgs,

@@ -29,12 +29,7 @@ fn host<const D: usize>(tensor: Tensor<D>) -> Vec<f64> {
 /// The largest `|a - b|`, element by element; infinite where one side is NaN or infinite and the
 /// other is not (a tensor `max` may skip NaN).
 fn max_difference<const D: usize>(a: Tensor<D>, b: Tensor<D>) -> f64 {
-    let closeness = Closeness::between(&host(b), &host(a));
-    if closeness.non_finite.is_some() {
-        f64::INFINITY
-    } else {
-        closeness.worst_abs.1
-    }
+    Closeness::between(&host(b), &host(a)).max_abs_difference()
 }
 
 fn f32_tensor<const D: usize>(values: &[f64], shape: [usize; D], device: &Device) -> Tensor<D> {
