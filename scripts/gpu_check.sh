@@ -285,7 +285,11 @@ PY
 
     fi
 
+    if [ -f "$out/c_torch.md" ]; then
+        { echo "## ours over PyTorch (from (c))"; echo; cat "$out/c_torch.md"; echo; } >> "$report"
+    fi
     cat "$status"
+    [ -f "$out/c_torch.md" ] && cat "$out/c_torch.md"
     if grep -q ' FAIL ' "$status"; then
         echo "gpu_check: FAILED (see $report)" >&2
         return 1

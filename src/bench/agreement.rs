@@ -116,7 +116,7 @@ impl StepDifference {
 
     /// `Ok` within `bounds`, else what is out of them.
     pub fn check(&self, bounds: &AgreementBounds) -> Result<(), String> {
-        if !(self.loss <= bounds.loss) {
+        if self.loss.is_nan() || self.loss > bounds.loss {
             return Err(format!(
                 "loss differs by {:e} (bound {:e})",
                 self.loss, bounds.loss

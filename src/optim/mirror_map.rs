@@ -430,7 +430,7 @@ fn abs_pow<const D: usize>(x: Tensor<D>, e: f64) -> Tensor<D> {
     }
     let n = e as u32;
     // Square and multiply; an even power needs no `abs` (p = 10 gives three squarings).
-    let mut base = if n % 2 == 0 { x } else { x.abs() };
+    let mut base = if n.is_multiple_of(2) { x } else { x.abs() };
     let mut result: Option<Tensor<D>> = None;
     let mut rest = n;
     loop {
