@@ -91,9 +91,27 @@ enum Command {
 
 fn main() {
     if let Err(error) = run(Cli::parse()) {
-        eprintln!("error: {error:#}");
-        std::process::exit(1);
+        eprintln!("error: {}", message(&error));
+        let incomplete = error.downcast_ref::<sweep::SweepIncomplete>().is_some();
+        std::process::exit(if incomplete {
+            sweep::SweepIncomplete::EXIT_CODE
+        } else {
+            1
+        });
     }
+}
+
+/// The error and its causes, each cause once: an error whose message already quotes its cause
+/// (`cannot read config x: No such file ...`) does not repeat it.
+fn message(error: &anyhow::Error) -> String {
+    let mut text = error.to_string();
+    for cause in error.chain().skip(1) {
+        let cause = cause.to_string();
+        if !text.contains(&cause) {
+            text = format!("{text}: {cause}");
+        }
+    }
+    text
 }
 
 fn run(cli: Cli) -> anyhow::Result<()> {

@@ -333,3 +333,46 @@ fn sigterm_to_the_sweep_checkpoints_its_trainings_and_says_how_to_resume() {
         "both running trainings checkpointed and stopped"
     );
 }
+
+/// A run whose training stops before writing its summary (here: a lambda whose constants f32
+/// cannot hold, refused when the optimizer is built) is counted as failed, with its error, and
+/// the sweep exits with status 3 after writing the table; the run that could train completes.
+#[test]
+fn a_run_failing_before_its_summary_is_counted_failed_and_the_sweep_exits_3() {
+    let root = temp_dir("sweep-fail-early");
+    let data = write_cifar_dir(&root.join("data"), 40, 40);
+    std::fs::write(root.join("base.toml"), BASE).unwrap();
+    std::fs::write(
+        root.join("sweep.toml"),
+        r#"
+name = "early"
+base = "base.toml"
+set = { epochs = 1 }
+[[methods]]
+name = "hyperbolic"
+set = { "optimizer.potential" = { kind = "hyperbolic", lambda = 0.01 } }
+grid = { "optimizer.potential.lambda" = [0.01, 1e-40] }
+"#,
+    )
+    .unwrap();
+    let out = root.join("out");
+    let output = sweep(&root.join("sweep.toml"), &data, &out, &[])
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(3), "{}", stderr(&output));
+    let err = stderr(&output);
+    assert!(err.contains("1 run(s) failed and 0 were not run"), "{err}");
+    assert!(
+        err.contains("stopped before writing summary.json")
+            && err.contains("cannot be computed in f32"),
+        "{err}"
+    );
+    let table = std::fs::read_to_string(out.join("table9.md")).unwrap();
+    assert!(
+        table
+            .lines()
+            .any(|l| l.contains("| 0/1 |") && l.trim_end().ends_with("| **1** |")),
+        "the failed setting is counted: {table}"
+    );
+    assert_eq!(table.matches("| 1/1 |").count(), 1, "{table}");
+}

@@ -715,3 +715,17 @@ impl Drop for Unmount<'_> {
         let _ = Command::new("umount").arg(self.0).output();
     }
 }
+
+/// An error whose message already quotes its cause does not repeat it (it did: "No such file or
+/// directory (os error 2): No such file or directory (os error 2)").
+#[test]
+fn a_missing_config_is_named_with_its_cause_once() {
+    let output = Command::new(env!("CARGO_BIN_EXE_mirrorburn"))
+        .args(["train", "--config", "/nonexistent/nope.toml"])
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(1));
+    let err = stderr(&output);
+    assert!(err.contains("/nonexistent/nope.toml"), "{err}");
+    assert_eq!(err.matches("os error 2").count(), 1, "{err}");
+}

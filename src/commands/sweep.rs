@@ -3,6 +3,7 @@
 use std::path::PathBuf;
 
 use crate::backend::Backend;
+use crate::rundir::RunStatus;
 use crate::sweep::{Sweep, SweepOptions, emit_slurm, execute, finish, prepare, states};
 use crate::train::install_stop_handlers;
 
@@ -96,14 +97,55 @@ pub fn execute_sweep(args: &SweepArgs, backend: Backend) -> anyhow::Result<()> {
         args.data_dir.as_deref(),
     )?;
     print!("{table}");
-    let unfinished = final_states
-        .iter()
-        .filter(|s| s.status != Some(crate::rundir::RunStatus::Completed))
-        .count();
+    let count = |wanted: fn(Option<RunStatus>) -> bool| {
+        final_states.iter().filter(|s| wanted(s.status)).count()
+    };
+    let failed = count(|s| s == Some(RunStatus::Failed));
+    let diverged = count(|s| s == Some(RunStatus::Diverged));
+    let not_run = count(|s| {
+        !matches!(
+            s,
+            Some(RunStatus::Completed | RunStatus::Diverged | RunStatus::Failed)
+        )
+    });
     println!(
-        "wrote {}/table9.md; {unfinished} of {} runs not completed",
+        "wrote {}/table9.md: {} of {} runs completed, {diverged} diverged, {failed} failed, \
+         {not_run} not run",
         out.display(),
+        final_states.len() - failed - diverged - not_run,
         final_states.len()
     );
+    for state in final_states
+        .iter()
+        .filter(|s| s.status == Some(RunStatus::Failed))
+    {
+        eprintln!(
+            "failed: {}: {}",
+            state.name,
+            state.error.as_deref().unwrap_or("no error recorded")
+        );
+    }
+    if failed + not_run > 0 {
+        return Err(SweepIncomplete { failed, not_run }.into());
+    }
     Ok(())
+}
+
+/// A sweep that wrote its table while some runs failed or were not run: `mirrorburn` exits with
+/// [`SweepIncomplete::EXIT_CODE`] (a diverged run is a result, not a failure).
+#[derive(Debug, thiserror::Error)]
+#[error(
+    "{failed} run(s) failed and {not_run} were not run (the table counts them); rerun the same \
+     command to resume unfinished runs, with --retry-failed to rerun failed ones"
+)]
+pub struct SweepIncomplete {
+    /// Runs that failed.
+    pub failed: usize,
+    /// Runs neither completed, diverged nor failed (never started, or interrupted).
+    pub not_run: usize,
+}
+
+impl SweepIncomplete {
+    /// The process exit status of an incomplete sweep (1 is any other error).
+    pub const EXIT_CODE: i32 = 3;
 }

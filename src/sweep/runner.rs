@@ -124,27 +124,53 @@ pub fn prepare(sweep: &Sweep, out: &Path) -> Result<(), SweepError> {
     Ok(())
 }
 
-/// The state of every run.
+/// The state of every run. A run whose training process stopped before writing `summary.json`
+/// (its data could not be found, say) is failed, with the last line of its `train.log` as the
+/// error.
 pub fn states(sweep: &Sweep, out: &Path) -> Result<Vec<RunState>, SweepError> {
     sweep
         .runs
         .iter()
         .map(|run| {
-            let summary = RunDir::new(run_dir(out, run)).read_summary()?;
+            let dir = run_dir(out, run);
+            let Some(summary) = RunDir::new(&dir).read_summary()? else {
+                let error = stopped_before_summary(&dir);
+                return Ok(RunState {
+                    name: run.name.clone(),
+                    status: error.as_ref().map(|_| RunStatus::Failed),
+                    error,
+                });
+            };
             Ok(RunState {
                 name: run.name.clone(),
                 // A completed run whose config now asks for more epochs resumes to them.
-                status: summary.as_ref().map(|s| {
-                    if s.status == RunStatus::Completed && s.epochs_completed < run.config.epochs {
+                status: Some(
+                    if summary.status == RunStatus::Completed
+                        && summary.epochs_completed < run.config.epochs
+                    {
                         RunStatus::Interrupted
                     } else {
-                        s.status
-                    }
-                }),
-                error: summary.and_then(|s| s.error),
+                        summary.status
+                    },
+                ),
+                error: summary.error,
             })
         })
         .collect()
+}
+
+/// Why a run without `summary.json` stopped, if its training process ran (a `train.log` with
+/// an error line): the trainer writes the summary before its first batch, so only an error
+/// before that leaves a log and no summary.
+fn stopped_before_summary(dir: &Path) -> Option<String> {
+    let log = dir.join("train.log");
+    let text = fs::read_to_string(&log).ok()?;
+    let last = text.lines().rev().find(|line| !line.trim().is_empty())?;
+    Some(format!(
+        "stopped before writing summary.json: {} (see {})",
+        last.trim(),
+        log.display()
+    ))
 }
 
 /// Trains every run that still needs it and returns the final states.
