@@ -102,11 +102,19 @@ impl EventWriter {
 }
 
 /// Every event (with values) of every event file under `<root>/tensorboard/`, files in name order.
+/// No such directory means no events yet; any other failure to list it is an error naming it.
 pub fn read_events(root: &Path) -> Result<Vec<Event>, RunDirError> {
     let dir = root.join(TENSORBOARD_DIR);
+    let listing_error = |source| RunDirError::Read {
+        path: dir.clone(),
+        source,
+    };
     let mut files: Vec<PathBuf> = match fs::read_dir(&dir) {
-        Ok(entries) => entries.filter_map(|e| Some(e.ok()?.path())).collect(),
-        Err(_) => return Ok(Vec::new()),
+        Ok(entries) => entries
+            .map(|entry| entry.map(|e| e.path()).map_err(listing_error))
+            .collect::<Result<_, _>>()?,
+        Err(error) if error.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
+        Err(error) => return Err(listing_error(error)),
     };
     files.sort();
     let mut events = Vec::new();
@@ -426,6 +434,21 @@ mod tests {
         fs::write(&file, &flipped).unwrap();
         let error = read_events(&root).unwrap_err().to_string();
         assert!(error.contains("fails its CRC"), "{error}");
+        let _ = fs::remove_dir_all(&root);
+    }
+
+    /// A missing event directory is no events; one that cannot be listed (here a file where the
+    /// directory should be) is an error naming it, not "no events".
+    #[test]
+    fn an_unlistable_event_directory_is_an_error_not_an_empty_run() {
+        let root =
+            std::env::temp_dir().join(format!("mirrorburn-tb-unlistable-{}", std::process::id()));
+        let _ = fs::remove_dir_all(&root);
+        fs::create_dir_all(&root).unwrap();
+        assert_eq!(read_events(&root).unwrap(), Vec::new());
+        fs::write(root.join(TENSORBOARD_DIR), b"not a directory").unwrap();
+        let error = read_events(&root).unwrap_err().to_string();
+        assert!(error.contains(TENSORBOARD_DIR), "{error}");
         let _ = fs::remove_dir_all(&root);
     }
 }
