@@ -1,8 +1,6 @@
 //! Helpers for the crate's unit tests: a fixed, overridable seed and the potentials every
 //! optimizer and diagnostics test covers.
 
-use crate::optim::Potential;
-
 /// The environment variable that overrides every unit test's seed.
 pub const SEED_VARIABLE: &str = "MIRRORBURN_TEST_SEED";
 
@@ -17,16 +15,4 @@ pub fn test_seed(default: u64) -> u64 {
 }
 
 /// Potentials every optimizer test covers (also used by the diagnostics tests).
-pub const POTENTIALS: [Potential; 5] = [
-    Potential::Gd,
-    Potential::Hyperbolic { lambda: 0.1 },
-    Potential::Hyperbolic { lambda: 1e-5 },
-    Potential::PHomogeneous {
-        p: 3.0,
-        lambda: 1.0,
-    },
-    Potential::PHomogeneous {
-        p: 10.0,
-        lambda: 0.01,
-    },
-];
+pub use crate::optim::CHECKED_POTENTIALS as POTENTIALS;

@@ -19,8 +19,8 @@ pub use conv::{ConvRow, ConvTimes, conv_rows, conv_table};
 pub use optimizer::{BenchRow, run as optimizer_rows, to_markdown as optimizer_table};
 pub use pipeline::{PipelineRow, pipeline_row, pipeline_table, synthetic_batch, synthetic_split};
 pub use step_accuracy::{
-    NEW_WEIGHT_ULPS, RELATIVE_UPDATES, STEP_POTENTIALS, STEP_TOLERANCE, StepAccuracyRow,
-    step_accuracy_rows, step_accuracy_table, weights_and_gradients,
+    NEW_WEIGHT_ULPS, RELATIVE_UPDATES, STEP_TOLERANCE, StepAccuracyRow, step_accuracy_rows,
+    step_accuracy_table, weights_and_gradients,
 };
 pub use toy::{ToyStepRow, toy_step_rows, toy_step_table};
 pub use training_step::{StepRow, step_rows, step_table};

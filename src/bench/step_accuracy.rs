@@ -8,7 +8,7 @@ use burn::tensor::{Device, Tensor, TensorData};
 
 use crate::closeness::{Closeness, Tolerance};
 use crate::device_read::read_f64;
-use crate::optim::{MirrorMap, Potential, StepForm, WidthScaling};
+use crate::optim::{CHECKED_POTENTIALS, MirrorMap, StepForm, WidthScaling};
 
 /// Per element: 1e-5 of the tensor's largest update, and 1e-4 of each update at least 1e-3 of
 /// that, after an allowance of [`NEW_WEIGHT_ULPS`] f32 ulps of the new weight.
@@ -24,21 +24,6 @@ pub const NEW_WEIGHT_ULPS: f64 = 4.0;
 
 /// Relative update sizes stepped (median `|update| / |theta|` over the non-zero weights).
 pub const RELATIVE_UPDATES: [f64; 6] = [1e-7, 1e-6, 1e-5, 1e-4, 1e-3, 1e-2];
-
-/// The potentials stepped (the optimizer tests' set).
-pub const STEP_POTENTIALS: [Potential; 5] = [
-    Potential::Gd,
-    Potential::Hyperbolic { lambda: 0.1 },
-    Potential::Hyperbolic { lambda: 1e-5 },
-    Potential::PHomogeneous {
-        p: 3.0,
-        lambda: 1.0,
-    },
-    Potential::PHomogeneous {
-        p: 10.0,
-        lambda: 0.01,
-    },
-];
 
 /// The worst differences of one potential x scaling x form over every relative update size.
 #[derive(Debug, Clone)]
@@ -106,7 +91,7 @@ pub fn step_accuracy_rows(device: &Device, n: usize, seed: u64) -> Vec<StepAccur
         |values: &[f32]| Tensor::<1>::from_data(TensorData::new(values.to_vec(), [n]), device);
     let update = |new: &[f64]| -> Vec<f64> { new.iter().zip(&theta).map(|(a, b)| a - b).collect() };
     let mut rows = Vec::new();
-    for potential in STEP_POTENTIALS {
+    for potential in CHECKED_POTENTIALS {
         for scaling in [WidthScaling::FanIn, WidthScaling::None] {
             let map = MirrorMap::new(potential, scaling, 576);
             let unit = relative_update_at_unit_lr(map, &theta, &grad);

@@ -108,7 +108,7 @@ pub use gradients::random_gradients;
 pub use mirror_descent::{LayerPotential, MirrorDescent, MirrorDescentConfig, MirrorDescentError};
 pub use mirror_map::{MirrorMap, ScaledP};
 pub use params::{NamedParam, glob_to_regex, is_weight, named_params, param_paths, param_tensors};
-pub use potential::{Potential, StepForm, WidthScaling, fan_in};
+pub use potential::{CHECKED_POTENTIALS, Potential, StepForm, WidthScaling, fan_in};
 pub use recipe::{Recipe, RecipePotential, expected_inverse_metric, inverse_metric_at, table10};
 
 #[cfg(test)]

@@ -90,3 +90,20 @@ pub fn fan_in(dims: &[usize]) -> usize {
         _ => dims[1..].iter().product(),
     }
 }
+
+/// The potentials every check of the mirror step covers (the optimizer tests, `mirrorburn bench
+/// --parts step-accuracy`): GD, the hyperbolic entropy at a large and a small lambda, p = 3 and
+/// the paper's p = 10.
+pub const CHECKED_POTENTIALS: [Potential; 5] = [
+    Potential::Gd,
+    Potential::Hyperbolic { lambda: 0.1 },
+    Potential::Hyperbolic { lambda: 1e-5 },
+    Potential::PHomogeneous {
+        p: 3.0,
+        lambda: 1.0,
+    },
+    Potential::PHomogeneous {
+        p: 10.0,
+        lambda: 0.01,
+    },
+];
