@@ -380,29 +380,16 @@ fn hyperbolic_dual<const D: usize>(theta: Tensor<D>, d: Tensor<D>, s: f64) -> Te
     let inv_s2 = 1.0 / (s * s);
     let r = theta.clone().square().add_scalar(inv_s2).sqrt();
     let d2 = d.clone().square();
-    // cosh d - 1 = d^2/2 (1 + d^2/12 + d^4/360 + d^6/20160), by Horner.
-    let cosh_minus_one = d2
-        .clone()
-        .mul_scalar(1.0 / 20160.0)
-        .add_scalar(1.0 / 360.0)
-        .mul(d2.clone())
-        .add_scalar(1.0 / 12.0)
-        .mul(d2.clone())
-        .add_scalar(1.0)
+    // cosh d - 1 = d^2/2 (1 + d^2/12 + d^4/360 + d^6/20160).
+    let cosh_minus_one = polynomial(d2.clone(), &[1.0, 1.0 / 12.0, 1.0 / 360.0, 1.0 / 20160.0])
         .mul(d2.clone())
         .mul_scalar(0.5);
-    // sinh d = d (1 + d^2/6 + d^4/120 + d^6/5040 + d^8/362880), by Horner.
-    let sinh = d2
-        .clone()
-        .mul_scalar(1.0 / 362880.0)
-        .add_scalar(1.0 / 5040.0)
-        .mul(d2.clone())
-        .add_scalar(1.0 / 120.0)
-        .mul(d2.clone())
-        .add_scalar(1.0 / 6.0)
-        .mul(d2)
-        .add_scalar(1.0)
-        .mul(d.clone());
+    // sinh d = d (1 + d^2/6 + d^4/120 + d^6/5040 + d^8/362880).
+    let sinh = polynomial(
+        d2,
+        &[1.0, 1.0 / 6.0, 1.0 / 120.0, 1.0 / 5040.0, 1.0 / 362880.0],
+    )
+    .mul(d.clone());
     let small = theta.clone() + (theta.clone() * cosh_minus_one - r.clone() * sinh);
     let positive = theta.clone().greater_equal_elem(0.0);
     let sum = r.clone() + theta.clone();
@@ -416,6 +403,17 @@ fn hyperbolic_dual<const D: usize>(theta: Tensor<D>, d: Tensor<D>, s: f64) -> Te
         (p.mul_scalar(0.5).log() - d.clone()).exp() - (m.mul_scalar(0.5).log() + d.clone()).exp();
     let is_large = d.abs().greater_equal_elem(HYPERBOLIC_SMALL_STEP);
     small.mask_where(is_large, large)
+}
+
+/// `c[0] + c[1] x + c[2] x^2 + ...` by Horner's rule (at least two coefficients).
+fn polynomial<const D: usize>(x: Tensor<D>, coefficients: &[f64]) -> Tensor<D> {
+    let (&last, rest) = coefficients.split_last().expect("coefficients");
+    let (&next, rest) = rest.split_last().expect("at least two coefficients");
+    let mut value = x.clone().mul_scalar(last).add_scalar(next);
+    for &c in rest.iter().rev() {
+        value = value.mul(x.clone()).add_scalar(c);
+    }
+    value
 }
 
 /// `|x|^e` for `e >= 0` (`0^0 = 1`): by multiplications for integer `e` up to 64 (exact to f32
