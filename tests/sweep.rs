@@ -376,3 +376,115 @@ grid = { "optimizer.potential.lambda" = [0.01, 1e-40] }
     );
     assert_eq!(table.matches("| 1/1 |").count(), 1, "{table}");
 }
+
+/// Processes whose command line mentions `path` (Linux /proc).
+fn processes_mentioning(path: &Path) -> Vec<String> {
+    let needle = path.to_string_lossy().into_owned();
+    std::fs::read_dir("/proc")
+        .unwrap()
+        .filter_map(|e| e.ok()?.file_name().to_str()?.parse::<u32>().ok())
+        .filter_map(|pid| {
+            let line = std::fs::read(format!("/proc/{pid}/cmdline")).ok()?;
+            let line = String::from_utf8_lossy(&line).replace('\0', " ");
+            line.contains(&needle).then_some(line)
+        })
+        .collect()
+}
+
+/// When a run cannot be started (here its `train.log` is a directory), the sweep stops the
+/// trainings it already started and waits for them before it exits with the error: none keeps
+/// writing its run directory after the sweep is gone.
+#[test]
+fn a_run_that_cannot_be_started_stops_the_running_ones_before_the_sweep_exits() {
+    let root = temp_dir("sweep-spawn-fail");
+    let data = write_cifar_dir(&root.join("data"), 40, 40);
+    std::fs::write(root.join("base.toml"), BASE).unwrap();
+    std::fs::write(
+        root.join("sweep.toml"),
+        "name = \"spawnfail\"\nbase = \"base.toml\"\n[grid]\nseed = [1, 2]\n\
+         [[methods]]\nname = \"gd\"\n",
+    )
+    .unwrap();
+    let out = root.join("out");
+    std::fs::create_dir_all(out.join("runs/gd-seed2/train.log")).unwrap();
+    let output = sweep(
+        &root.join("sweep.toml"),
+        &data,
+        &out,
+        &["--set", "epochs=200", "--set", "batch_size=5"],
+    )
+    .output()
+    .unwrap();
+    assert_eq!(output.status.code(), Some(1), "{}", stderr(&output));
+    let message = stderr(&output);
+    assert!(
+        message.contains("train gd-seed2") && message.contains("1 running trainings were asked"),
+        "{message}"
+    );
+    let left = processes_mentioning(&out);
+    assert!(
+        left.is_empty(),
+        "still running after the sweep exited: {left:?}"
+    );
+}
+
+/// `--retry-failed` starts a diverged run over from epoch 0 (resuming would replay its last
+/// checkpoint into the same divergence) and keeps the diverged directory beside it.
+#[test]
+fn retry_failed_starts_a_diverged_run_over_and_keeps_the_old_directory() {
+    let root = temp_dir("sweep-retry-diverged");
+    let data = write_cifar_dir(&root.join("data"), 40, 40);
+    std::fs::write(root.join("base.toml"), BASE).unwrap();
+    std::fs::write(
+        root.join("sweep.toml"),
+        "name = \"retry\"\nbase = \"base.toml\"\nset = { epochs = 1, lr = 1e12, seed = 1 }\n\
+         [[methods]]\nname = \"hyp\"\n\
+         set = { \"optimizer.potential\" = { kind = \"hyperbolic\", lambda = 1e-5 } }\n",
+    )
+    .unwrap();
+    let out = root.join("out");
+    let run = out.join("runs/hyp");
+    let first = sweep(&root.join("sweep.toml"), &data, &out, &[])
+        .output()
+        .unwrap();
+    assert!(first.status.success(), "{}", stderr(&first));
+    let first_log = std::fs::read_to_string(run.join("train.log")).unwrap();
+    assert!(
+        std::fs::read_to_string(run.join("summary.json"))
+            .unwrap()
+            .contains("\"diverged\""),
+        "{first_log}"
+    );
+    let again = sweep(&root.join("sweep.toml"), &data, &out, &["--retry-failed"])
+        .output()
+        .unwrap();
+    assert!(again.status.success(), "{}", stderr(&again));
+    let kept = out.join("runs/hyp.diverged-1");
+    assert_eq!(
+        std::fs::read_to_string(kept.join("train.log")).unwrap(),
+        first_log,
+        "the first attempt's directory is kept as it was"
+    );
+    let second_log = std::fs::read_to_string(run.join("train.log")).unwrap();
+    assert_eq!(
+        without_speeds(&second_log),
+        without_speeds(&first_log),
+        "the rerun trained from the start (on flex it diverges again, step for step)"
+    );
+}
+
+/// `log` without its throughput figures (the words before `img/s`), which vary between runs.
+fn without_speeds(log: &str) -> String {
+    let words: Vec<&str> = log.split(' ').collect();
+    words
+        .iter()
+        .enumerate()
+        .filter(|(i, _)| {
+            words
+                .get(i + 1)
+                .is_none_or(|next| !next.starts_with("img/s"))
+        })
+        .map(|(_, word)| *word)
+        .collect::<Vec<_>>()
+        .join(" ")
+}

@@ -28,7 +28,8 @@ pub struct SweepArgs {
     /// CIFAR-10 directory for every run.
     #[arg(long)]
     pub data_dir: Option<PathBuf>,
-    /// Also rerun runs that failed or diverged.
+    /// Also rerun runs that failed (they resume from their last checkpoint) or diverged (they
+    /// start over; the diverged directory is kept as runs/<name>.diverged-<k>).
     #[arg(long)]
     pub retry_failed: bool,
     /// Train nothing: aggregate whatever has completed.

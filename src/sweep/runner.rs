@@ -1,6 +1,6 @@
 //! Running a sweep: one child `mirrorburn train` process per run (its log in the run directory),
 //! `jobs` at a time, round-robin over the GPUs; completed runs are skipped, interrupted ones
-//! resumed from their checkpoints, failed ones retried only when asked. A stop request (SIGTERM
+//! resumed from their checkpoints, failed and diverged ones retried only when asked. A stop request (SIGTERM
 //! or SIGINT to the sweep) is passed on to the children, which checkpoint and exit.
 
 use std::fs;
@@ -177,21 +177,28 @@ fn stopped_before_summary(dir: &Path) -> Option<String> {
 pub fn execute(sweep: &Sweep, options: &SweepOptions) -> Result<Vec<RunState>, SweepError> {
     prepare(sweep, &options.out)?;
     let before = states(sweep, &options.out)?;
-    let mut queue = sweep
-        .runs
-        .iter()
-        .zip(&before)
-        .filter(|(_, state)| match state.status {
-            Some(RunStatus::Completed) => false,
-            Some(RunStatus::Failed | RunStatus::Diverged) => options.retry_failed,
-            _ => true,
-        })
-        .map(|(run, _)| run)
-        .collect::<Vec<_>>()
-        .into_iter();
+    let mut to_train = Vec::new();
+    for (run, state) in sweep.runs.iter().zip(&before) {
+        match state.status {
+            Some(RunStatus::Completed) => continue,
+            Some(RunStatus::Failed) if !options.retry_failed => continue,
+            Some(RunStatus::Diverged) if !options.retry_failed => continue,
+            Some(RunStatus::Diverged) => {
+                let kept = set_aside_diverged(&options.out, run)?;
+                println!(
+                    "{}: diverged before; its directory is kept as {}, and the run starts over",
+                    run.name,
+                    kept.display()
+                );
+            }
+            _ => {}
+        }
+        to_train.push(run);
+    }
+    let mut queue = to_train.into_iter();
     println!(
         "sweep {}: {} runs, {} to train (completed runs are kept; failed and diverged ones are \
-         rerun only with --retry-failed)",
+         rerun only with --retry-failed: failed ones resume, diverged ones start over)",
         sweep.name,
         sweep.runs.len(),
         queue.len()
@@ -200,46 +207,16 @@ pub fn execute(sweep: &Sweep, options: &SweepOptions) -> Result<Vec<RunState>, S
         (0..options.jobs.max(1)).map(|_| None).collect();
     loop {
         if stop_requested() {
-            let running: Vec<(Child, &SweepRun)> =
-                slots.iter_mut().filter_map(Option::take).collect();
-            for (child, _) in &running {
-                terminate(child);
-            }
-            let count = running.len();
-            for (mut child, _) in running {
-                let _ = child.wait();
-            }
-            return Err(SweepError::Interrupted { running: count });
+            let running = stop_children(&mut slots);
+            return Err(SweepError::Interrupted { running });
         }
-        for (slot, entry) in slots.iter_mut().enumerate() {
-            if let Some((child, run)) = entry {
-                let waited = child.try_wait().map_err(|source| SweepError::Spawn {
-                    command: format!("train {}", run.name),
-                    source,
-                })?;
-                if let Some(status) = waited {
-                    let outcome = if status.success() {
-                        "completed".into()
-                    } else {
-                        format!("stopped ({status})")
-                    };
-                    println!("{}: {outcome}", run.name);
-                    *entry = None;
-                }
-            }
-            if entry.is_none()
-                && let Some(run) = queue.next()
-            {
-                let device = (!options.devices.is_empty())
-                    .then(|| options.devices[slot % options.devices.len()]);
-                let child = spawn(run, options, device)?;
-                println!(
-                    "{}: started{}",
-                    run.name,
-                    device.map_or(String::new(), |d| format!(" on device {d}"))
-                );
-                *entry = Some((child, run));
-            }
+        if let Err(error) = tend_slots(&mut slots, &mut queue, options) {
+            // Children left running would keep writing run directories after the sweep exits.
+            let running = stop_children(&mut slots);
+            eprintln!(
+                "sweep: {error}; {running} running trainings were asked to checkpoint and stop"
+            );
+            return Err(error);
         }
         if slots.iter().all(Option::is_none) {
             break;
@@ -247,6 +224,78 @@ pub fn execute(sweep: &Sweep, options: &SweepOptions) -> Result<Vec<RunState>, S
         std::thread::sleep(Duration::from_millis(100));
     }
     states(sweep, &options.out)
+}
+
+/// One pass over the job slots: reports the children that ended and starts queued runs in the
+/// free slots.
+fn tend_slots<'a>(
+    slots: &mut [Option<(Child, &'a SweepRun)>],
+    queue: &mut impl Iterator<Item = &'a SweepRun>,
+    options: &SweepOptions,
+) -> Result<(), SweepError> {
+    for (slot, entry) in slots.iter_mut().enumerate() {
+        if let Some((child, run)) = entry {
+            let waited = child.try_wait().map_err(|source| SweepError::Spawn {
+                command: format!("train {}", run.name),
+                source,
+            })?;
+            if let Some(status) = waited {
+                let outcome = if status.success() {
+                    "completed".into()
+                } else {
+                    format!("stopped ({status})")
+                };
+                println!("{}: {outcome}", run.name);
+                *entry = None;
+            }
+        }
+        if entry.is_none()
+            && let Some(run) = queue.next()
+        {
+            let device = (!options.devices.is_empty())
+                .then(|| options.devices[slot % options.devices.len()]);
+            let child = spawn(run, options, device)?;
+            println!(
+                "{}: started{}",
+                run.name,
+                device.map_or(String::new(), |d| format!(" on device {d}"))
+            );
+            *entry = Some((child, run));
+        }
+    }
+    Ok(())
+}
+
+/// Asks every running child to checkpoint and stop (SIGTERM), waits for them, and returns how
+/// many there were.
+fn stop_children(slots: &mut [Option<(Child, &SweepRun)>]) -> usize {
+    let running: Vec<(Child, &SweepRun)> = slots.iter_mut().filter_map(Option::take).collect();
+    for (child, _) in &running {
+        terminate(child);
+    }
+    let count = running.len();
+    for (mut child, _) in running {
+        let _ = child.wait();
+    }
+    count
+}
+
+/// Moves the directory of a diverged `run` to the first free `runs/<name>.diverged-<k>`, so that
+/// `--retry-failed` trains it again from the start: resuming would replay the same steps from
+/// the last checkpoint into the same divergence. Its evidence (log, metrics, summary) is kept.
+fn set_aside_diverged(out: &Path, run: &SweepRun) -> Result<PathBuf, SweepError> {
+    let dir = run_dir(out, run);
+    // Refused while another process (a second sweep on the same --out) holds the run.
+    let _lock = RunDir::new(&dir).lock()?;
+    let kept = (1..)
+        .map(|k| dir.with_file_name(format!("{}.diverged-{k}", run.name)))
+        .find(|candidate| !candidate.exists())
+        .expect("some suffix is free");
+    fs::rename(&dir, &kept).map_err(|source| SweepError::Spawn {
+        command: format!("move {} to {}", dir.display(), kept.display()),
+        source,
+    })?;
+    Ok(kept)
 }
 
 /// Starts `mirrorburn train` for `run` in its own process group (a terminal's Ctrl-C reaches
