@@ -86,4 +86,16 @@ pub enum TrainError {
         /// Epoch of the last good checkpoint (0: none).
         kept: usize,
     },
+    /// A non-finite loss that `summary.json` could not record: it still says `running`.
+    #[error(
+        "training diverged in epoch {epoch} (non-finite {what} loss), and summary.json could not be marked `diverged`: {source}"
+    )]
+    DivergedUnrecorded {
+        /// The epoch.
+        epoch: usize,
+        /// `train` or `validation`.
+        what: &'static str,
+        /// Why `summary.json` could not be written.
+        source: RunDirError,
+    },
 }

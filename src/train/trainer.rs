@@ -434,6 +434,8 @@ fn note_best(summary: &mut Summary, row: &EpochMetrics) -> bool {
     better
 }
 
+/// Marks the run `diverged` in `summary.json` and returns the error that says so; when the
+/// summary cannot be written, the error says that instead (the status is still `running`).
 fn diverge(
     run: &RunDir,
     summary: &mut Summary,
@@ -444,8 +446,14 @@ fn diverge(
     let error = TrainError::Diverged { epoch, what, kept };
     summary.status = RunStatus::Diverged;
     summary.error = Some(error.to_string());
-    let _ = run.write_summary(summary);
-    error
+    match run.write_summary(summary) {
+        Ok(()) => error,
+        Err(source) => TrainError::DivergedUnrecorded {
+            epoch,
+            what,
+            source,
+        },
+    }
 }
 
 fn progress_bar(
@@ -465,4 +473,58 @@ fn progress_bar(
         .expect("static template"),
     );
     bar
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn summary() -> Summary {
+        Summary {
+            name: "run".into(),
+            status: RunStatus::Running,
+            epochs_completed: 2,
+            epochs_planned: 5,
+            best_val_acc: None,
+            best_epoch: None,
+            final_val_acc: None,
+            error: None,
+            backend: "flex".into(),
+            mirrorburn_version: String::new(),
+            burn_version: String::new(),
+            config_md5: None,
+        }
+    }
+
+    /// Divergence is recorded in `summary.json`; when that write fails, the error says so
+    /// instead of leaving `running` behind without a word.
+    #[test]
+    fn a_divergence_that_summary_json_cannot_record_is_reported() {
+        let root = std::env::temp_dir().join(format!("mirrorburn-diverge-{}", std::process::id()));
+        std::fs::create_dir_all(&root).unwrap();
+        let recorded = diverge(&RunDir::new(&root), &mut summary(), 3, "train", 2);
+        assert!(
+            matches!(
+                recorded,
+                TrainError::Diverged {
+                    epoch: 3,
+                    kept: 2,
+                    ..
+                }
+            ),
+            "{recorded}"
+        );
+        let stored = RunDir::new(&root).read_summary().unwrap().unwrap();
+        assert_eq!(stored.status, RunStatus::Diverged);
+        // A run directory below a regular file cannot be written.
+        let blocked = RunDir::new(root.join("summary.json").join("run"));
+        let unrecorded = diverge(&blocked, &mut summary(), 3, "train", 2);
+        let message = unrecorded.to_string();
+        assert!(
+            matches!(unrecorded, TrainError::DivergedUnrecorded { epoch: 3, .. })
+                && message.contains("could not be marked `diverged`"),
+            "{message}"
+        );
+        std::fs::remove_dir_all(&root).unwrap();
+    }
 }
