@@ -150,7 +150,7 @@ fn outputs_are_written_and_every_figure_the_table_names_exists() {
     let mut config = config("toy-2layer-lambda-p3.toml");
     config.seeds = vec![3];
     config.max_steps = 50;
-    let results = mirrorburn::toy::run_all(&config, None).unwrap();
+    let results = mirrorburn::toy::run_all(&config, None, &|| false).unwrap();
     let out = temp_dir("toy-out");
     mirrorburn::toy::write_outputs(&results, &out).unwrap();
     let json: serde_json::Value =
@@ -276,7 +276,7 @@ fn a_method_whose_runs_all_diverged_is_tabled_and_the_others_are_drawn() {
         .methods
         .retain(|m| m.name == "lambda-0.1" || m.name == "gd");
     config.methods[0].lr = 1.0;
-    let results = mirrorburn::toy::run_all(&config, None).unwrap();
+    let results = mirrorburn::toy::run_all(&config, None, &|| false).unwrap();
     assert!(results.methods[0].runs.iter().all(|r| r.diverged));
     let out = temp_dir("toy-diverged");
     mirrorburn::toy::write_outputs(&results, &out).unwrap();
@@ -284,4 +284,62 @@ fn a_method_whose_runs_all_diverged_is_tabled_and_the_others_are_drawn() {
     assert!(tables.contains("| all 1 diverged |"), "{tables}");
     assert!(out.join("representation_gd.png").is_file());
     assert!(!out.join("representation_lambda-0.1.png").exists());
+}
+
+/// SIGTERM to `mirrorburn toy` abandons the runs in progress and exits non-zero, naming how many
+/// finished; the same command then reuses those and writes the results of an uninterrupted call.
+#[test]
+fn sigterm_to_toy_keeps_the_finished_runs_and_the_same_command_completes_the_study() {
+    let root = temp_dir("toy-sigterm");
+    let text = std::fs::read_to_string(
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("configs/toy-2layer.toml"),
+    )
+    .unwrap()
+    .replace("seeds = [0, 1, 2, 3, 4, 5]", "seeds = [0, 1, 2]")
+    .replace("max_steps = 3000000", "max_steps = 60000");
+    let file = root.join("toy.toml");
+    std::fs::write(&file, text).unwrap();
+    let toy = |out: &Path| {
+        let mut command = std::process::Command::new(env!("CARGO_BIN_EXE_mirrorburn"));
+        command
+            .arg("toy")
+            .arg("--config")
+            .arg(&file)
+            .arg("--out")
+            .arg(out);
+        command
+    };
+    let straight = root.join("straight");
+    let output = toy(&straight).output().unwrap();
+    common::assert_success(&output, "uninterrupted toy");
+
+    let stopped = root.join("stopped");
+    let mut child = toy(&stopped)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    common::wait_until(&mut child, "a stored run", || {
+        std::fs::read_dir(stopped.join("runs")).is_ok_and(|mut d| d.next().is_some())
+    });
+    unsafe { libc::kill(child.id() as libc::pid_t, libc::SIGTERM) };
+    let output = child.wait_with_output().unwrap();
+    let message = common::stderr(&output);
+    assert_eq!(output.status.code(), Some(1), "{message}");
+    assert!(
+        message.contains("runs finished") && message.contains("run the same command again"),
+        "{message}"
+    );
+    assert!(
+        !stopped.join("results.json").exists(),
+        "no results from a partial study"
+    );
+
+    let output = toy(&stopped).output().unwrap();
+    common::assert_success(&output, "toy after SIGTERM");
+    assert!(String::from_utf8_lossy(&output.stdout).contains("(stored run)"));
+    assert_eq!(
+        std::fs::read(stopped.join("results.json")).unwrap(),
+        std::fs::read(straight.join("results.json")).unwrap()
+    );
 }

@@ -352,11 +352,156 @@ fn a_second_process_on_the_same_run_directory_is_refused() {
     );
 }
 
+/// The epoch whose model `pruning.csv` pruned: the one whose validation loss in `metrics.csv`
+/// equals the unpruned (sparsity 0, layer-wise) row's, which must be unique.
+fn pruned_epoch(run_dir: &Path) -> usize {
+    let pruning = read(&run_dir.join("pruning.csv"));
+    let unpruned_loss = pruning
+        .lines()
+        .find(|l| l.starts_with("0,layer,"))
+        .unwrap_or_else(|| panic!("no unpruned row: {pruning}"))
+        .split(',')
+        .nth(3)
+        .unwrap()
+        .to_string();
+    let metrics = read(&run_dir.join("metrics.csv"));
+    let epochs: Vec<usize> = metrics
+        .lines()
+        .skip(1)
+        .filter(|l| l.split(',').nth(3) == Some(unpruned_loss.as_str()))
+        .map(|l| l.split(',').next().unwrap().parse().unwrap())
+        .collect();
+    assert_eq!(epochs.len(), 1, "val loss {unpruned_loss} in {metrics}");
+    epochs[0]
+}
+
+/// `prune` prunes the weights at the end of training by default and the best epoch's with
+/// `--checkpoint best`, as its help says.
 #[test]
-fn prune_and_compare_both_default_to_the_last_checkpoint() {
-    let help = binary().args(["prune", "--help"]).output().unwrap();
-    let text = String::from_utf8_lossy(&help.stdout);
-    assert!(text.contains("[default: last]"), "{text}");
+fn prune_prunes_the_last_checkpoint_by_default_and_the_best_when_asked() {
+    let root = setup("prune-choice");
+    let (data, config) = (root.join("data"), root.join("config.toml"));
+    let out = root.join("run");
+    // At this rate the validation accuracy of this run peaks in epoch 4 of 6.
+    let output = run(train(&config, &data, &out, &["--set", "lr=0.2"]));
+    assert!(output.status.success(), "{}", stderr(&output));
+    let done = summary(&out);
+    let best = done.best_epoch.unwrap();
+    assert_ne!(
+        best, done.epochs_completed,
+        "this test needs a best epoch before the last"
+    );
+    let prune = |extra: &[&str]| {
+        let output = run({
+            let mut command = binary();
+            command
+                .args(["prune", "--sparsities", "0,0.5", "--run"])
+                .arg(&out)
+                .arg("--data-dir")
+                .arg(&data)
+                .args(extra);
+            command
+        });
+        assert!(output.status.success(), "{}", stderr(&output));
+        pruned_epoch(&out)
+    };
+    assert_eq!(
+        prune(&[]),
+        done.epochs_completed,
+        "default: the last checkpoint"
+    );
+    assert_eq!(prune(&["--checkpoint", "best"]), best, "--checkpoint best");
+    assert_eq!(prune(&["--checkpoint", "last"]), done.epochs_completed);
+}
+
+fn compare(configs: &[&Path], data: &Path, out: &Path, extra: &[&str]) -> Command {
+    let mut command = binary();
+    command
+        .arg("compare")
+        .arg("--configs")
+        .args(configs)
+        .arg("--data-dir")
+        .arg(data)
+        .arg("--out")
+        .arg(out)
+        .args(extra);
+    command
+}
+
+/// SIGTERM to `compare` while it trains checkpoints the run after the current batch, marks it
+/// `interrupted` and exits non-zero; the same command then continues exactly (same metrics,
+/// weights and pruning curves as an uninterrupted `compare`). `compare` prunes each run's last
+/// checkpoint.
+#[test]
+fn sigterm_to_compare_checkpoints_and_the_same_command_continues_exactly() {
+    let root = setup("compare-sigterm");
+    let (data, first) = (root.join("data"), root.join("config.toml"));
+    let second = root.join("second.toml");
+    std::fs::write(&second, tiny_config("cli-test-b", 8, 6)).unwrap();
+    let configs = [first.as_path(), second.as_path()];
+    let args = ["--set", "epochs=10", "--set", "batch_size=5"];
+    let straight = root.join("straight");
+    let output = run(compare(&configs, &data, &straight, &args));
+    assert!(output.status.success(), "{}", stderr(&output));
+
+    let stopped = root.join("stopped");
+    let first_run = stopped.join("runs/cli-test");
+    let mut child = compare(&configs, &data, &stopped, &args)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    wait_until(&mut child, "the first checkpoint", || {
+        read_checkpoint_epoch(&first_run).is_some_and(|e| e >= 1)
+    });
+    std::thread::sleep(Duration::from_millis(300));
+    unsafe { libc::kill(child.id() as libc::pid_t, libc::SIGTERM) };
+    let output = child.wait_with_output().unwrap();
+    assert!(
+        !output.status.success(),
+        "an interrupted compare exits non-zero"
+    );
+    let message = stderr(&output);
+    assert!(
+        message.contains("run the same compare command again"),
+        "{message}"
+    );
+    assert_eq!(summary(&first_run).status, RunStatus::Interrupted);
+    assert!(
+        !stopped.join("runs/cli-test-b").exists(),
+        "stopped before the next run"
+    );
+
+    let output = run(compare(&configs, &data, &stopped, &args));
+    assert!(output.status.success(), "{}", stderr(&output));
+    for name in ["cli-test", "cli-test-b"] {
+        let (a, b) = (
+            stopped.join("runs").join(name),
+            straight.join("runs").join(name),
+        );
+        assert_eq!(summary(&a).status, RunStatus::Completed);
+        assert_eq!(
+            deterministic_metrics(&a),
+            deterministic_metrics(&b),
+            "{name}"
+        );
+        assert_same_weights(
+            &a,
+            &b,
+            &format!("{name} after SIGTERM and the same compare"),
+        );
+        assert_eq!(
+            read(&a.join("pruning.csv")),
+            read(&b.join("pruning.csv")),
+            "{name}"
+        );
+        assert_eq!(
+            pruned_epoch(&a),
+            10,
+            "{name}: compare prunes the last checkpoint"
+        );
+    }
+    assert!(stopped.join("report/report.md").is_file());
 }
 
 #[test]

@@ -9,7 +9,10 @@ use crate::config::TrainConfig;
 use crate::diagnostics::PruneScope;
 use crate::report::write_report;
 use crate::rundir::{RunDir, RunStatus};
-use crate::train::{CheckpointChoice, DEFAULT_SPARSITIES, TrainOptions, prune_run, train};
+use crate::train::{
+    CheckpointChoice, DEFAULT_SPARSITIES, TrainError, TrainOptions, install_stop_handlers,
+    prune_run, stop_requested, train,
+};
 
 /// `mirrorburn compare` arguments.
 #[derive(clap::Args, Debug)]
@@ -30,10 +33,13 @@ pub struct CompareArgs {
 
 /// Trains each config into `out/runs/<name>` (resuming unfinished runs, reusing finished ones
 /// whose stored config is the one asked for), prunes each at the end of training, and writes
-/// `out/report/report.md`.
+/// `out/report/report.md`. SIGTERM or SIGINT checkpoints the training in progress (or abandons
+/// the pruning curve in progress) and exits non-zero; the same command continues exactly.
 pub fn execute(args: &CompareArgs, compute: &BackendDevice) -> anyhow::Result<()> {
+    install_stop_handlers()?;
     let mut run_dirs = Vec::new();
     for path in &args.configs {
+        stop_point("before the next run")?;
         let config = TrainConfig::load(path, &args.overrides)?;
         let run_dir = args.out.join("runs").join(&config.name);
         if completed(&run_dir, &config)? {
@@ -51,7 +57,15 @@ pub fn execute(args: &CompareArgs, compute: &BackendDevice) -> anyhow::Result<()
                 out: run_dir.clone(),
                 data_dir: args.data_dir.clone(),
             };
-            train(&options)?;
+            let name = options.config.name.clone();
+            match train(&options) {
+                Err(TrainError::Interrupted { epoch, batches }) => bail!(
+                    "compare interrupted while training {name} (epoch {epoch}, {batches} batches \
+                     in): a checkpoint was written and the run is marked `interrupted`; run the \
+                     same compare command again to continue exactly"
+                ),
+                other => other?,
+            };
         }
         println!("== pruning {}", run_dir.display());
         prune_run(
@@ -64,6 +78,7 @@ pub fn execute(args: &CompareArgs, compute: &BackendDevice) -> anyhow::Result<()
         )?;
         run_dirs.push(run_dir);
     }
+    stop_point("before the report")?;
     let report = write_report(&run_dirs, &args.out.join("report"))?;
     println!("report: {}", report.display());
     Ok(())
@@ -84,4 +99,15 @@ fn completed(run_dir: &Path, config: &TrainConfig) -> anyhow::Result<bool> {
         );
     }
     Ok(summary.status == RunStatus::Completed && summary.epochs_completed == config.epochs)
+}
+
+/// An error when a stop was requested (between the steps of the comparison).
+fn stop_point(when: &str) -> anyhow::Result<()> {
+    if stop_requested() {
+        bail!(
+            "compare interrupted {when}: every finished run is kept; run the same compare \
+             command again to continue"
+        );
+    }
+    Ok(())
 }

@@ -6,7 +6,7 @@ use crate::backend::BackendDevice;
 use crate::diagnostics::PruneScope;
 use crate::report::write_report;
 use crate::rundir::PRUNING_FILE;
-use crate::train::{CheckpointChoice, DEFAULT_SPARSITIES, prune_run};
+use crate::train::{CheckpointChoice, DEFAULT_SPARSITIES, install_stop_handlers, prune_run};
 
 /// `mirrorburn prune` arguments.
 #[derive(clap::Args, Debug)]
@@ -29,8 +29,10 @@ pub struct PruneArgs {
     pub data_dir: Option<PathBuf>,
 }
 
-/// Prunes the run and writes its report.
+/// Prunes the run and writes its report. SIGTERM or SIGINT stops it between sparsities without
+/// writing a partial curve.
 pub fn execute(args: &PruneArgs, compute: &BackendDevice) -> anyhow::Result<()> {
+    install_stop_handlers()?;
     prune_run(
         &args.run,
         args.checkpoint,

@@ -3,6 +3,7 @@
 use std::path::PathBuf;
 
 use crate::toy::{self, ToyConfig};
+use crate::train::{install_stop_handlers, stop_requested};
 
 /// `mirrorburn toy` arguments.
 #[derive(clap::Args, Debug)]
@@ -15,8 +16,10 @@ pub struct ToyArgs {
     pub out: Option<PathBuf>,
 }
 
-/// Runs every method on every seed and writes results, tables and figures.
+/// Runs every method on every seed and writes results, tables and figures. SIGTERM or SIGINT
+/// abandons the runs in progress and exits non-zero; finished runs are kept for the next call.
 pub fn execute(args: &ToyArgs) -> anyhow::Result<()> {
+    install_stop_handlers()?;
     let config = ToyConfig::load(&args.config)?;
     let out = args
         .out
@@ -25,7 +28,7 @@ pub fn execute(args: &ToyArgs) -> anyhow::Result<()> {
     let started = std::time::Instant::now();
     // Finished runs are kept under the output directory, so an interrupted study resumes.
     let cache = toy::RunCache::new(out.join("runs"));
-    let results = toy::run_all(&config, Some(&cache))?;
+    let results = toy::run_all(&config, Some(&cache), &stop_requested)?;
     toy::write_outputs(&results, &out)?;
     print!("{}", toy::table(&results));
     println!(

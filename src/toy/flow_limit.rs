@@ -205,7 +205,7 @@ mod tests {
         for method in &mut config.methods {
             method.rescale_c = None;
         }
-        run_all(&config, None).unwrap()
+        run_all(&config, None, &|| false).unwrap()
     }
 
     fn set(results: &mut ToyResults, name: &str, c: f64, seed: u64, gamma: [f64; 3]) {

@@ -36,4 +36,4 @@ pub use gradient::Forward;
 pub use outputs::{ToyError, write_outputs};
 pub use paper::{PAPER_TABLE_IDS, PAPER_TABLES, PaperRow, PaperTable, paper_table};
 pub use problem::{MAX_TEACHER_DRAWS, Problem, ProblemError, problem};
-pub use results::{MethodResult, RunGroup, ToyResults, run_all, table};
+pub use results::{MethodResult, RunGroup, StudyError, ToyResults, run_all, table};

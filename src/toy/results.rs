@@ -9,7 +9,7 @@ use serde::{Deserialize, Serialize};
 
 use super::cache::RunCache;
 use super::config::ToyConfig;
-use super::experiment::{ToyRun, run};
+use super::experiment::{ToyRun, run_unless_stopped};
 use super::problem::ProblemError;
 use crate::diagnostics::MeanStd;
 
@@ -99,11 +99,36 @@ pub struct ToyResults {
     pub methods: Vec<MethodResult>,
 }
 
+/// Why [`run_all`] returned no results.
+#[derive(Debug, thiserror::Error)]
+pub enum StudyError {
+    /// A seed's teacher and data could not be drawn.
+    #[error(transparent)]
+    Problem(#[from] ProblemError),
+    /// A stop was requested (SIGTERM or SIGINT to `mirrorburn toy`).
+    #[error(
+        "stopped by a signal with {finished} of {total} runs finished (each stored as it ended); \
+         run the same command again to continue"
+    )]
+    Stopped {
+        /// Runs finished (and stored, with a cache).
+        finished: usize,
+        /// Runs in the study.
+        total: usize,
+    },
+}
+
 /// Runs every method on every seed at each of its rescaling constants (in parallel on every core),
 /// printing one line per run as it ends. `methods` holds one entry per method and `c`, in the
 /// config's order, `c` decreasing. With a `cache`, runs stored there with the same settings are
-/// reused and every new run is stored as it ends, so an interrupted call resumes.
-pub fn run_all(config: &ToyConfig, cache: Option<&RunCache>) -> Result<ToyResults, ProblemError> {
+/// reused and every new run is stored as it ends, so an interrupted call resumes. When `stop`
+/// returns true (it is asked between jobs and every few hundred milliseconds inside one), the runs in
+/// progress are abandoned and [`StudyError::Stopped`] says how many were finished.
+pub fn run_all(
+    config: &ToyConfig,
+    cache: Option<&RunCache>,
+    stop: &(dyn Fn() -> bool + Sync),
+) -> Result<ToyResults, StudyError> {
     let problems = config
         .seeds
         .iter()
@@ -130,7 +155,10 @@ pub fn run_all(config: &ToyConfig, cache: Option<&RunCache>) -> Result<ToyResult
         let seed = config.seeds[s];
         let cached = cache.and_then(|cache| cache.load(config, method, seed, c));
         let reused = cached.is_some();
-        let r = cached.unwrap_or_else(|| run(config, method, seed, c, &problems[s]));
+        let r = match cached {
+            Some(r) => r,
+            None => run_unless_stopped(config, method, seed, c, &problems[s], stop)?,
+        };
         if let (Some(cache), false) = (cache, reused)
             && let Err(error) = cache.store(config, method, &r)
         {
@@ -154,7 +182,7 @@ pub fn run_all(config: &ToyConfig, cache: Option<&RunCache>) -> Result<ToyResult
             },
             if reused { " (stored run)" } else { "" }
         );
-        (job, r)
+        Some((job, r))
     };
     // One worker per core takes the next job of the list until it is empty (longest-first
     // greedy scheduling); rayon's splitting of a parallel iterator would not keep that order.
@@ -164,13 +192,19 @@ pub fn run_all(config: &ToyConfig, cache: Option<&RunCache>) -> Result<ToyResult
         for _ in 0..rayon::current_num_threads() {
             scope.spawn(|_| {
                 while let Some(&job) = longest_first.get(next.fetch_add(1, Ordering::Relaxed)) {
-                    let done = run_job(job);
+                    let Some(done) = run_job(job) else { break };
                     finished.lock().expect("no worker panicked").push(done);
                 }
             });
         }
     });
     let mut finished = finished.into_inner().expect("no worker panicked");
+    if finished.len() < jobs.len() {
+        return Err(StudyError::Stopped {
+            finished: finished.len(),
+            total: jobs.len(),
+        });
+    }
     finished.sort_by_key(|&(job, _)| job);
     let runs = finished.into_iter().map(|(_, r)| r);
     let mut methods: Vec<MethodResult> = Vec::new();
@@ -327,7 +361,7 @@ pub(crate) mod tests {
         let mut config = ToyConfig::load(&path).unwrap();
         config.seeds = vec![0, 1, 2];
         config.max_steps = 5;
-        run_all(&config, None).unwrap()
+        run_all(&config, None, &|| false).unwrap()
     }
 
     #[test]

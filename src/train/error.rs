@@ -74,6 +74,15 @@ pub enum TrainError {
         /// Its batches done.
         batches: usize,
     },
+    /// SIGTERM or SIGINT stopped work that keeps no partial state (a pruning curve).
+    #[error(
+        "{what} was stopped by a signal before it finished; nothing of it was written — run the \
+         same command again"
+    )]
+    Stopped {
+        /// The work, e.g. "pruning runs/gd".
+        what: String,
+    },
     /// A non-finite loss.
     #[error(
         "training diverged in epoch {epoch} (non-finite {what} loss); the run is marked `diverged` and the checkpoint of epoch {kept} is kept — lower `lr` and start a new run"

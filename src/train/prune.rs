@@ -7,6 +7,7 @@ use super::datasets::run_datasets;
 use super::error::TrainError;
 use super::evaluate::evaluate;
 use super::model_io::load_model;
+use super::stop::stop_requested;
 use crate::backend::BackendDevice;
 use crate::diagnostics::{PruneScope, prune_weights, weight_layers, with_weights, zero_fraction};
 use crate::model::Vgg;
@@ -77,6 +78,11 @@ pub fn prune_run(
         .collect();
     let mut rows = Vec::new();
     for &sparsity in sparsities {
+        if stop_requested() {
+            return Err(TrainError::Stopped {
+                what: format!("pruning {}", run_dir.display()),
+            });
+        }
         let pruned = prune_weights(&original, sparsity, scope);
         let per_layer: Vec<f64> = pruned.iter().map(|w| zero_fraction(w)).collect();
         let total: usize = pruned.iter().map(Vec::len).sum();
