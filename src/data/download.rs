@@ -1,8 +1,9 @@
 //! Finding CIFAR-10 on disk, and downloading the official archive when it is not there.
 
 use std::fs;
-use std::io::{Read, Write};
+use std::io::{ErrorKind, Read, Write};
 use std::path::{Path, PathBuf};
+use std::time::Duration;
 
 use md5::{Digest, Md5};
 
@@ -71,10 +72,25 @@ pub fn load_or_fetch(dir: &Path, source: Option<&ArchiveSource>) -> Result<Cifar
     read_archive(&archive)
 }
 
+/// How long a download may wait for the server: to connect, and for each next chunk of data. A
+/// stalled transfer fails after this instead of hanging.
+pub const DOWNLOAD_STALL_TIMEOUT: Duration = Duration::from_secs(60);
+
 /// Downloads `url` to `dest`, checking its MD5 against `expected_md5`. The bytes go to a
 /// temporary file that is renamed into place only after the checksum matches, so `dest` is
-/// never half-written. Shows a progress bar when `progress` is set.
+/// never half-written. Shows a progress bar when `progress` is set. Fails when the server does
+/// not answer or sends nothing for [`DOWNLOAD_STALL_TIMEOUT`].
 pub fn fetch(url: &str, dest: &Path, expected_md5: &str, progress: bool) -> Result<(), DataError> {
+    fetch_with_timeout(url, dest, expected_md5, progress, DOWNLOAD_STALL_TIMEOUT)
+}
+
+fn fetch_with_timeout(
+    url: &str,
+    dest: &Path,
+    expected_md5: &str,
+    progress: bool,
+    stall: Duration,
+) -> Result<(), DataError> {
     let dir = dest.parent().unwrap_or(Path::new(".")).to_path_buf();
     let failed = |reason: String| DataError::Download {
         url: url.to_string(),
@@ -85,7 +101,11 @@ pub fn fetch(url: &str, dest: &Path, expected_md5: &str, progress: bool) -> Resu
         path: dest.to_path_buf(),
         source,
     };
-    let response = ureq::get(url).call().map_err(|e| failed(e.to_string()))?;
+    let agent = ureq::AgentBuilder::new()
+        .timeout_connect(stall)
+        .timeout_read(stall)
+        .build();
+    let response = agent.get(url).call().map_err(|e| failed(e.to_string()))?;
     let total = response
         .header("Content-Length")
         .and_then(|v| v.parse::<u64>().ok());
@@ -102,8 +122,20 @@ pub fn fetch(url: &str, dest: &Path, expected_md5: &str, progress: bool) -> Resu
     );
     fs::create_dir_all(&dir).map_err(io_error)?;
     let tmp = dir.join(format!(".{ARCHIVE_NAME}.part{}", std::process::id()));
+    let of_total = total.map_or(String::new(), |t| format!(" of {t}"));
     let result = stream_to(response.into_reader(), &tmp, &bar)
-        .map_err(|e| failed(format!("transfer interrupted: {e}")))
+        .map_err(|(e, received)| {
+            failed(
+                if e.kind() == ErrorKind::TimedOut || e.kind() == ErrorKind::WouldBlock {
+                    format!(
+                        "no data for {} s after {received}{of_total} bytes",
+                        stall.as_secs_f64()
+                    )
+                } else {
+                    format!("transfer interrupted after {received}{of_total} bytes: {e}")
+                },
+            )
+        })
         .and_then(|(digest, received)| match total {
             Some(total) if received != total => {
                 Err(failed(format!("received {received} of {total} bytes")))
@@ -131,31 +163,86 @@ pub fn fetch(url: &str, dest: &Path, expected_md5: &str, progress: bool) -> Resu
     }
 }
 
-/// Copies `reader` into a new file at `path`, returning the hex MD5 and the byte count.
+/// Copies `reader` into a new file at `path`, returning the hex MD5 and the byte count; an
+/// error comes with the bytes received before it.
 fn stream_to(
     mut reader: impl Read,
     path: &Path,
     bar: &indicatif::ProgressBar,
-) -> std::io::Result<(String, u64)> {
-    let mut file = fs::File::create(path)?;
+) -> Result<(String, u64), (std::io::Error, u64)> {
+    let mut file = fs::File::create(path).map_err(|e| (e, 0))?;
     let mut hasher = Md5::new();
     let mut buffer = vec![0u8; 1 << 16];
     let mut received = 0u64;
     loop {
-        let n = reader.read(&mut buffer)?;
+        let n = reader.read(&mut buffer).map_err(|e| (e, received))?;
         if n == 0 {
             break;
         }
         hasher.update(&buffer[..n]);
-        file.write_all(&buffer[..n])?;
+        file.write_all(&buffer[..n]).map_err(|e| (e, received))?;
         received += n as u64;
         bar.inc(n as u64);
     }
-    file.sync_all()?;
+    file.sync_all().map_err(|e| (e, received))?;
     let digest: String = hasher
         .finalize()
         .iter()
         .map(|b| format!("{b:02x}"))
         .collect();
     Ok((digest, received))
+}
+
+#[cfg(test)]
+mod tests {
+    use std::io::{Read, Write};
+    use std::net::TcpListener;
+    use std::time::{Duration, Instant};
+
+    use super::*;
+
+    /// A server that announces 1,000 bytes, sends 100, and then stalls for `hold`.
+    fn stalling_server(hold: Duration) -> String {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let url = format!("http://{}/{ARCHIVE_NAME}", listener.local_addr().unwrap());
+        std::thread::spawn(move || {
+            let (mut stream, _) = listener.accept().unwrap();
+            let _ = stream.read(&mut [0u8; 4096]);
+            let head = "HTTP/1.1 200 OK\r\nContent-Length: 1000\r\nConnection: close\r\n\r\n";
+            let _ = stream.write_all(head.as_bytes());
+            let _ = stream.write_all(&[7u8; 100]);
+            let _ = stream.flush();
+            std::thread::sleep(hold);
+        });
+        url
+    }
+
+    /// A transfer that stops sending fails after the stall timeout, naming the URL, the bytes
+    /// received and where to put the files by hand, and leaves no partial file.
+    #[test]
+    fn a_stalled_download_times_out_with_the_bytes_received() {
+        let url = stalling_server(Duration::from_secs(20));
+        let dir = std::env::temp_dir().join(format!("mirrorburn-stall-{}", std::process::id()));
+        let started = Instant::now();
+        let error = fetch_with_timeout(
+            &url,
+            &dir.join(ARCHIVE_NAME),
+            OFFICIAL_MD5,
+            false,
+            Duration::from_millis(500),
+        )
+        .unwrap_err();
+        let waited = started.elapsed();
+        let message = error.to_string();
+        assert!(waited < Duration::from_secs(10), "waited {waited:?}");
+        assert!(
+            message.contains(&url)
+                && message.contains("after 100 of 1000 bytes")
+                && message.contains("put data_batch_1..5.bin"),
+            "{message}"
+        );
+        let left: Vec<_> = fs::read_dir(&dir).unwrap().collect();
+        assert!(left.is_empty(), "{left:?}");
+        fs::remove_dir_all(&dir).unwrap();
+    }
 }
