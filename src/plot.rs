@@ -111,8 +111,12 @@ impl Chart {
             } else {
                 self.draw(SVGBackend::new(&tmp, size).into_drawing_area())
             };
-            drawn.map_err(failed)?;
-            std::fs::rename(&tmp, &path).map_err(|e| failed(e.to_string()))?;
+            drawn
+                .and_then(|()| crate::fsutil::commit(&tmp, &path).map_err(|e| e.to_string()))
+                .map_err(|message| {
+                    let _ = std::fs::remove_file(&tmp);
+                    failed(message)
+                })?;
         }
         Ok(())
     }

@@ -155,7 +155,7 @@ fn fetch_with_timeout(
         });
     bar.finish_and_clear();
     match result {
-        Ok(()) => fs::rename(&tmp, dest).map_err(io_error),
+        Ok(()) => crate::fsutil::commit(&tmp, dest).map_err(io_error),
         Err(error) => {
             let _ = fs::remove_file(&tmp);
             Err(error)
