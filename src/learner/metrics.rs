@@ -3,7 +3,7 @@
 
 use std::sync::Arc;
 
-use burn::tensor::TensorReadError;
+use burn::tensor::{ExecutionError, TensorReadError};
 use burn::train::metric::{
     Metric, MetricAttributes, MetricMetadata, MetricName, Numeric, NumericAttributes, NumericEntry,
     SerializedEntry, format_float,
@@ -112,14 +112,14 @@ impl Metric for WeightSparsityMetric {
         _metadata: &MetricMetadata,
     ) -> Result<SerializedEntry, TensorReadError> {
         let layers = weights.layers()?;
-        let layer = layers.get(self.layer).unwrap_or_else(|| {
-            panic!(
+        let layer = layers.get(self.layer).ok_or_else(|| {
+            input_error(format!(
                 "{}: the model has {} weight layers (0 to {}); choose one of them",
                 self.name,
                 layers.len(),
                 layers.len().saturating_sub(1)
-            )
-        });
+            ))
+        })?;
         let summary = summarize(&layer.weights);
         let value = match self.statistic {
             SparsityStatistic::NearZero => summary.frac_near_zero,
@@ -189,11 +189,14 @@ impl Metric for ProductNormMarginMetric {
                 usize::try_from(label)
                     .ok()
                     .filter(|&label| label < classes)
-                    .unwrap_or_else(|| {
-                        panic!("{}: class index {label} is not in 0..{classes}", self.name)
+                    .ok_or_else(|| {
+                        input_error(format!(
+                            "{}: class index {label} is not in 0..{classes} (the model's outputs)",
+                            self.name
+                        ))
                     })
             })
-            .collect();
+            .collect::<Result<_, _>>()?;
         let q_min = class_margins(&logits, &labels, classes)
             .into_iter()
             .fold(f64::INFINITY, f64::min);
@@ -205,6 +208,12 @@ impl Metric for ProductNormMarginMetric {
 }
 
 numeric_from_epoch_value!(ProductNormMarginMetric);
+
+/// A metric input the metric cannot use (a layer the model does not have, a label out of
+/// range), as the error burn-train reports for the metric (`MetricError`) instead of a panic.
+fn input_error(reason: String) -> TensorReadError {
+    TensorReadError::Execution(ExecutionError::WithContext { reason })
+}
 
 /// How an epoch's value follows from its batches' values.
 #[derive(Clone, Copy, Debug)]
@@ -364,10 +373,29 @@ mod tests {
         assert_eq!(metric.final_value().current(), -3.0 / 25.0);
     }
 
+    /// A layer the model does not have and a label outside the model's classes are errors that
+    /// burn-train reports for the metric (not panics), and name the problem.
     #[test]
-    #[should_panic(expected = "the model has 2 weight layers")]
-    fn a_missing_layer_is_named() {
+    fn a_missing_layer_or_a_label_out_of_range_is_an_error_naming_it() {
         let weights = ModelWeights::of(&model([1.0; 4], [1.0; 2]));
-        let _ = WeightSparsityMetric::near_zero(2).update(&weights, &metadata());
+        let error = WeightSparsityMetric::near_zero(2)
+            .update(&weights, &metadata())
+            .unwrap_err()
+            .to_string();
+        assert!(
+            error.contains("the model has 2 weight layers (0 to 1)"),
+            "{error}"
+        );
+        let device = Device::flex();
+        let input = MarginInput {
+            logits: Tensor::from_data(TensorData::new(vec![1.0f32; 6], [2, 3]), &device),
+            targets: Tensor::<1, Int>::from_data(TensorData::new(vec![0i64, 3], [2]), &device),
+            weights,
+        };
+        let error = ProductNormMarginMetric::new()
+            .update(&input, &metadata())
+            .unwrap_err()
+            .to_string();
+        assert!(error.contains("class index 3 is not in 0..3"), "{error}");
     }
 }
