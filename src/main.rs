@@ -2,7 +2,7 @@
 //! dispatches to the command modules.
 
 use clap::{Parser, Subcommand};
-use mirrorburn::backend::Backend;
+use mirrorburn::backend::{Backend, DeviceChoice};
 use mirrorburn::commands::{bench, compare, prune, recipe, report, sweep, toy, train};
 
 #[derive(Parser)]
@@ -22,9 +22,11 @@ struct BackendArg {
     /// Compute backend.
     #[arg(long, value_enum, default_value = "flex")]
     backend: Backend,
-    /// GPU number for `wgpu` and `cuda` [default: the default GPU].
+    /// GPU adapter for `wgpu` and `cuda`: N or discrete:N (discrete GPU N; CUDA: GPU N),
+    /// integrated:N, virtual:N, cpu (a software adapter such as lavapipe), default
+    /// [default: the default GPU].
     #[arg(long)]
-    device: Option<usize>,
+    device: Option<DeviceChoice>,
 }
 
 impl BackendArg {

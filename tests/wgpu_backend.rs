@@ -13,7 +13,7 @@ use std::process::Command;
 use burn::nn::loss::CrossEntropyLossConfig;
 use burn::tensor::Device;
 use common::*;
-use mirrorburn::backend::Backend;
+use mirrorburn::backend::{Backend, BackendUnavailable, DeviceChoice};
 use mirrorburn::bench::{
     F32_BOUNDS, agreement_optimizers, compare, one_step, step_accuracy_rows, step_accuracy_table,
     synthetic_batch,
@@ -191,4 +191,28 @@ fn a_tiny_run_on_wgpu_writes_a_complete_run_directory_and_checkpoints_move_betwe
         train_losses(&root.join("flex")),
     );
     assert!((a[1] - b[1]).abs() < 1e-3 * b[1], "epoch 2: {a:?} vs {b:?}");
+}
+
+/// `--device` reaches every adapter kind wgpu offers (lavapipe, in CI, is a `cpu` adapter, which
+/// `--device 0` could not select), and an adapter the machine lacks is an error listing those it
+/// has, each of which then computes.
+#[test]
+fn every_listed_adapter_computes_and_a_missing_one_is_an_error_listing_them() {
+    let error = Backend::Wgpu
+        .device_at(Some(DeviceChoice::Virtual(15)))
+        .unwrap_err();
+    let message = error.to_string();
+    let BackendUnavailable::NoSuchAdapter { available, .. } = &error else {
+        panic!("{message}");
+    };
+    assert!(message.contains("no adapter `virtual:15`"), "{message}");
+    assert_ne!(available, "none", "{message}");
+    for listed in available.split(", ") {
+        let choice: DeviceChoice = listed.parse().unwrap();
+        let device = Backend::Wgpu.device_at(Some(choice)).unwrap();
+        let sum = burn::tensor::Tensor::<1>::ones([4], &device)
+            .sum()
+            .into_scalar::<f32>();
+        assert_eq!(sum, 4.0, "{listed}");
+    }
 }

@@ -2,7 +2,7 @@
 
 use std::path::PathBuf;
 
-use crate::backend::Backend;
+use crate::backend::{Backend, DeviceChoice};
 use crate::rundir::RunStatus;
 use crate::sweep::{Sweep, SweepOptions, emit_slurm, execute, finish, prepare, states};
 use crate::train::install_stop_handlers;
@@ -22,9 +22,10 @@ pub struct SweepArgs {
     /// Trainings at once (one child process each).
     #[arg(long, default_value_t = 1)]
     pub jobs: usize,
-    /// Comma-separated GPU numbers, used round-robin by the jobs.
+    /// Comma-separated GPU adapters (as `--device`: N, discrete:N, integrated:N, virtual:N,
+    /// cpu, default), used round-robin by the jobs.
     #[arg(long, value_delimiter = ',')]
-    pub devices: Vec<usize>,
+    pub devices: Vec<DeviceChoice>,
     /// CIFAR-10 directory for every run.
     #[arg(long)]
     pub data_dir: Option<PathBuf>,

@@ -9,7 +9,7 @@ use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
 use super::grid::{Sweep, SweepRun};
-use crate::backend::Backend;
+use crate::backend::{Backend, DeviceChoice};
 use crate::fsutil::write_atomic;
 use crate::rundir::{RunDir, RunDirError, RunStatus};
 use crate::train::stop_requested;
@@ -23,8 +23,8 @@ pub struct SweepOptions {
     pub jobs: usize,
     /// Compute backend of every run.
     pub backend: Backend,
-    /// GPU numbers, used round-robin (empty: the default device).
-    pub devices: Vec<usize>,
+    /// GPU adapters, used round-robin (empty: the default device).
+    pub devices: Vec<DeviceChoice>,
     /// `--data-dir` for every run.
     pub data_dir: Option<PathBuf>,
     /// Also rerun runs that failed or diverged.
@@ -303,7 +303,7 @@ fn set_aside_diverged(out: &Path, run: &SweepRun) -> Result<PathBuf, SweepError>
 fn spawn(
     run: &SweepRun,
     options: &SweepOptions,
-    device: Option<usize>,
+    device: Option<DeviceChoice>,
 ) -> Result<Child, SweepError> {
     let dir = run_dir(&options.out, run);
     let log_path = dir.join("train.log");
