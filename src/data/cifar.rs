@@ -233,6 +233,10 @@ pub fn read_archive(path: &Path) -> Result<Cifar10, DataError> {
             files.push((name, bytes));
         }
     }
+    // The tar reader stops at the end-of-archive blocks; gzip checks its CRC-32 and length only
+    // at the end of the stream, so read it to the end: a damaged byte must not pass as a pixel.
+    std::io::copy(&mut archive.into_inner(), &mut std::io::sink())
+        .map_err(|e| archive_error(format!("the compressed data is damaged: {e}")))?;
     let mut data = Cifar10::default();
     for (split, names) in [
         (&mut data.train, TRAIN_FILES.as_slice()),
