@@ -1,29 +1,45 @@
 //! Hot loops compiled for AVX2 when the CPU has it, without giving up portable binaries or
 //! reproducible results.
 
-#[cfg(test)]
-use std::sync::atomic::{AtomicBool, Ordering};
+/// The instruction set a hot loop is compiled for: the same IEEE operations either way (no fused
+/// multiply-add is introduced), so the results are bit-identical.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Isa {
+    /// The x86-64 baseline (SSE2), or plain code on other architectures.
+    Baseline,
+    /// AVX2: twice the lanes of the baseline.
+    Avx2,
+}
 
-/// Makes [`with_avx2`] run the x86-64 baseline code, so that a test can compare the two builds'
-/// bits (other tests running meanwhile merely take the baseline code, which gives the same bits).
-#[cfg(test)]
-pub(crate) static BASELINE_ONLY: AtomicBool = AtomicBool::new(false);
-
-/// Runs `f`, compiled for AVX2 when the CPU has it: the same IEEE operations on twice the lanes of
-/// the x86-64 baseline (no fused multiply-add is introduced, so the results are bit-identical on
-/// every CPU). Only code inlined into `f` is compiled for AVX2: mark the closure and what it calls
-/// `#[inline(always)]`.
-#[inline(always)]
-pub(crate) fn with_avx2<R>(f: impl FnOnce() -> R) -> R {
-    #[cfg(all(target_arch = "x86_64", test))]
-    if BASELINE_ONLY.load(Ordering::Relaxed) {
-        return f();
+impl Isa {
+    /// AVX2 when this CPU has it, else the baseline.
+    pub(crate) fn detected() -> Self {
+        #[cfg(target_arch = "x86_64")]
+        if std::is_x86_feature_detected!("avx2") {
+            return Isa::Avx2;
+        }
+        Isa::Baseline
     }
+}
+
+/// Runs `f` compiled for `isa`. Only code inlined into `f` is compiled for it: mark the closure
+/// and what it calls `#[inline(always)]`.
+///
+/// # Panics
+/// For [`Isa::Avx2`] on a CPU without AVX2 (ask [`Isa::detected`] first).
+#[inline(always)]
+pub(crate) fn run_on<R>(isa: Isa, f: impl FnOnce() -> R) -> R {
     #[cfg(target_arch = "x86_64")]
-    if std::is_x86_feature_detected!("avx2") {
+    if isa == Isa::Avx2 {
+        assert!(
+            std::is_x86_feature_detected!("avx2"),
+            "AVX2 code asked for on a CPU without AVX2"
+        );
         // SAFETY: the CPU supports AVX2.
         return unsafe { avx2(f) };
     }
+    #[cfg(not(target_arch = "x86_64"))]
+    assert!(isa == Isa::Baseline, "AVX2 code asked for on a non-x86 CPU");
     f()
 }
 
