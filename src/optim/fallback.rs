@@ -17,11 +17,25 @@ static REPORTED: AtomicBool = AtomicBool::new(false);
 /// Counts not yet read, one tensor per device.
 static PENDING: Mutex<Vec<(Device, Tensor<1, Int>)>> = Mutex::new(Vec::new());
 
+#[cfg(test)]
+thread_local! {
+    /// The fallbacks noted on this thread: a count that tests running in parallel cannot move.
+    static ON_THIS_THREAD: std::cell::Cell<u64> = const { std::cell::Cell::new(0) };
+}
+
+/// The fallbacks noted on this thread so far (the host path notes them on the calling thread).
+#[cfg(test)]
+pub(super) fn fallbacks_on_this_thread() -> u64 {
+    ON_THIS_THREAD.get()
+}
+
 /// Records `count` elements whose exact step fell back to the primal step.
 pub(super) fn note_fallbacks(count: u64) {
     if count == 0 {
         return;
     }
+    #[cfg(test)]
+    ON_THIS_THREAD.set(ON_THIS_THREAD.get() + count);
     let total = FALLBACKS.fetch_add(count, Ordering::Relaxed) + count;
     if !REPORTED.swap(true, Ordering::Relaxed) {
         eprintln!(
