@@ -958,3 +958,79 @@ fn every_rename_into_place_is_followed_by_a_directory_sync() {
         assert!(unsynced.is_empty(), "{label}: {unsynced:?}");
     }
 }
+
+/// Resuming a run on a filesystem that has become read-only (EROFS) fails with one error naming
+/// the file and the OS error, changes nothing in the run directory, and once the filesystem is
+/// writable again `--resume` continues exactly. Runs as root (a tmpfs remounted read-only, as in
+/// CI); elsewhere it says why it cannot and returns.
+#[test]
+fn a_read_only_filesystem_stops_the_run_cleanly_and_resume_continues_exactly() {
+    let fault = fault_setup("read-only");
+    let mount = fault.root.join("mount");
+    if !mount_small_tmpfs(&mount, 64 << 20) {
+        eprintln!("not run: mounting a tmpfs needs root (CI runs as root)");
+        return;
+    }
+    let _unmount = Unmount(&mount);
+    let out = mount.join("run");
+    let first = run(train(
+        &fault.config,
+        &fault.data,
+        &out,
+        &["--set", "epochs=3"],
+    ));
+    assert!(first.status.success(), "{}", stderr(&first));
+    let snapshot = |dir: &Path| -> Vec<(String, Vec<u8>)> {
+        let mut files = Vec::new();
+        let mut stack = vec![dir.to_path_buf()];
+        while let Some(dir) = stack.pop() {
+            for entry in std::fs::read_dir(&dir).unwrap() {
+                let path = entry.unwrap().path();
+                if path.is_dir() {
+                    stack.push(path);
+                } else {
+                    files.push((path.display().to_string(), std::fs::read(&path).unwrap()));
+                }
+            }
+        }
+        files.sort();
+        files
+    };
+    let before = snapshot(&out);
+    let remount = |mode: &str| {
+        let status = Command::new("mount")
+            .args(["-o", &format!("remount,{mode}")])
+            .arg(&mount)
+            .status()
+            .unwrap();
+        assert!(status.success(), "remount {mode}");
+    };
+    remount("ro");
+    let refused = run(train(&fault.config, &fault.data, &out, &["--resume"]));
+    remount("rw");
+    assert!(
+        !refused.status.success(),
+        "a read-only run directory was written"
+    );
+    let message = stderr(&refused);
+    println!("read-only: {message}");
+    assert_eq!(
+        message.matches("Read-only file system").count(),
+        1,
+        "{message}"
+    );
+    assert!(
+        message.contains("os error 30") && message.contains(&out.display().to_string()),
+        "{message}"
+    );
+    assert!(snapshot(&out) == before, "the run directory changed");
+    let resumed = run(train(&fault.config, &fault.data, &out, &["--resume"]));
+    assert!(resumed.status.success(), "{}", stderr(&resumed));
+    assert_eq!(
+        deterministic_metrics(&out),
+        deterministic_metrics(&fault.straight),
+        "seed {}",
+        fault.seed
+    );
+    assert_same_weights(&out, &fault.straight, "after a read-only filesystem");
+}

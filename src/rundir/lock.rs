@@ -28,9 +28,12 @@ impl RunLock {
     /// not support locking is an error, not an unlocked run.
     pub fn acquire(dir: &Path) -> Result<Self, RunDirError> {
         let path = dir.join(LOCK_FILE);
-        let io_error = |source| RunDirError::Read {
-            path: path.clone(),
-            source,
+        // Opening, locking and stamping the lock file all write to the run directory.
+        let io_error = |error| {
+            RunDirError::Write(crate::fsutil::WriteError {
+                path: path.clone(),
+                error,
+            })
         };
         fs::create_dir_all(dir).map_err(io_error)?;
         let mut file = fs::OpenOptions::new()
