@@ -12,7 +12,8 @@ pub enum Backend {
     Flex,
     /// WGPU (Vulkan/Metal/DX12) GPUs; needs the `wgpu` cargo feature.
     Wgpu,
-    /// NVIDIA CUDA GPUs; needs the `cuda` cargo feature (its build needs internet).
+    /// NVIDIA CUDA GPUs; needs the `cuda` cargo feature (offline, run scripts/cuda_offline.sh
+    /// before building).
     Cuda,
 }
 

@@ -56,7 +56,8 @@ enum Command {
         #[command(flatten)]
         args: report::ReportArgs,
     },
-    /// The main job: train several configs, prune them, and write a report.
+    /// The main job: train several configs, prune them, and write a report (the same command
+    /// continues an interrupted one).
     Compare {
         #[command(flatten)]
         args: compare::CompareArgs,
@@ -64,6 +65,7 @@ enum Command {
         backend: BackendArg,
     },
     /// A grid of training runs (Table 9) in parallel, resumable; then the table, pruning, report.
+    /// Exits 3 when a run failed or was not run (a diverged run is a result).
     Sweep {
         #[command(flatten)]
         args: sweep::SweepArgs,
