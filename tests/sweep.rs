@@ -42,16 +42,14 @@ grid = {{ "optimizer.potential.lambda" = [1e-5, 0.01] }}
 }
 
 fn sweep(file: &Path, data: &Path, out: &Path, extra: &[&str]) -> Command {
-    let mut command = Command::new(env!("CARGO_BIN_EXE_mirrorburn"));
-    command
-        .args(["sweep", "--jobs", "2", "--config"])
-        .arg(file)
-        .arg("--data-dir")
-        .arg(data)
-        .arg("--out")
-        .arg(out)
-        .args(extra);
-    command
+    let leading = [
+        Path::new("sweep"),
+        Path::new("--jobs"),
+        Path::new("2"),
+        Path::new("--config"),
+        file,
+    ];
+    mirrorburn_command(leading, data, out, extra)
 }
 
 /// The children of `pid` (Linux /proc).

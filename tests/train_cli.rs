@@ -24,16 +24,12 @@ fn setup(label: &str) -> TempDir {
 }
 
 fn train(config: &Path, data: &Path, out: &Path, extra: &[&str]) -> Command {
-    let mut command = binary();
-    command
-        .args(["train", "--config"])
-        .arg(config)
-        .arg("--data-dir")
-        .arg(data)
-        .arg("--out")
-        .arg(out)
-        .args(extra);
-    command
+    mirrorburn_command(
+        [Path::new("train"), Path::new("--config"), config],
+        data,
+        out,
+        extra,
+    )
 }
 
 fn run(mut command: Command) -> Output {
@@ -415,17 +411,8 @@ fn prune_prunes_the_last_checkpoint_by_default_and_the_best_when_asked() {
 }
 
 fn compare(configs: &[&Path], data: &Path, out: &Path, extra: &[&str]) -> Command {
-    let mut command = binary();
-    command
-        .arg("compare")
-        .arg("--configs")
-        .args(configs)
-        .arg("--data-dir")
-        .arg(data)
-        .arg("--out")
-        .arg(out)
-        .args(extra);
-    command
+    let leading = [Path::new("compare"), Path::new("--configs")];
+    mirrorburn_command(leading.iter().chain(configs), data, out, extra)
 }
 
 /// SIGTERM to `compare` while it trains checkpoints the run after the current batch, marks it
@@ -446,17 +433,8 @@ fn sigterm_to_compare_checkpoints_and_the_same_command_continues_exactly() {
 
     let stopped = root.join("stopped");
     let first_run = stopped.join("runs/cli-test");
-    let mut child = compare(&configs, &data, &stopped, &args)
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
-    wait_until(&mut child, "the first checkpoint", || {
-        read_checkpoint_epoch(&first_run).is_some_and(|e| e >= 1)
-    });
-    std::thread::sleep(Duration::from_millis(300));
-    unsafe { libc::kill(child.id() as libc::pid_t, libc::SIGTERM) };
-    let output = child.wait_with_output().unwrap();
+    let output =
+        sigterm_after_first_checkpoint(compare(&configs, &data, &stopped, &args), &first_run);
     assert!(
         !output.status.success(),
         "an interrupted compare exits non-zero"
@@ -517,17 +495,7 @@ fn sigterm_checkpoints_mid_epoch_and_resume_is_exact() {
     assert!(output.status.success(), "{}", stderr(&output));
 
     let stopped = root.join("stopped");
-    let mut child = train(&config, &data, &stopped, &args)
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
-    wait_until(&mut child, "the first checkpoint", || {
-        read_checkpoint_epoch(&stopped).is_some_and(|e| e >= 1)
-    });
-    std::thread::sleep(Duration::from_millis(300));
-    unsafe { libc::kill(child.id() as libc::pid_t, libc::SIGTERM) };
-    let output = child.wait_with_output().unwrap();
+    let output = sigterm_after_first_checkpoint(train(&config, &data, &stopped, &args), &stopped);
     assert!(
         !output.status.success(),
         "an interrupted run exits non-zero"
@@ -552,6 +520,22 @@ fn sigterm_checkpoints_mid_epoch_and_resume_is_exact() {
         deterministic_metrics(&straight)
     );
     assert_same_weights(&stopped, &straight, "after a graceful stop and --resume");
+}
+
+/// Starts `command`, sends it SIGTERM 300 ms after `run_dir` holds its first epoch checkpoint,
+/// and returns how it ended.
+fn sigterm_after_first_checkpoint(mut command: Command, run_dir: &Path) -> Output {
+    let mut child = command
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    wait_until(&mut child, "the first checkpoint", || {
+        read_checkpoint_epoch(run_dir).is_some_and(|e| e >= 1)
+    });
+    std::thread::sleep(Duration::from_millis(300));
+    unsafe { libc::kill(child.id() as libc::pid_t, libc::SIGTERM) };
+    child.wait_with_output().unwrap()
 }
 
 fn read_checkpoint_epoch(out: &Path) -> Option<usize> {

@@ -254,3 +254,25 @@ pub fn wait_until(child: &mut std::process::Child, what: &str, mut ready: impl F
         std::thread::sleep(std::time::Duration::from_millis(2));
     }
 }
+
+/// `mirrorburn <leading...> --data-dir DATA --out OUT <extra...>`.
+pub fn mirrorburn_command<I, S>(
+    leading: I,
+    data: &Path,
+    out: &Path,
+    extra: &[&str],
+) -> std::process::Command
+where
+    I: IntoIterator<Item = S>,
+    S: AsRef<std::ffi::OsStr>,
+{
+    let mut command = std::process::Command::new(env!("CARGO_BIN_EXE_mirrorburn"));
+    command
+        .args(leading)
+        .arg("--data-dir")
+        .arg(data)
+        .arg("--out")
+        .arg(out)
+        .args(extra);
+    command
+}
