@@ -8,7 +8,10 @@
 //! chunk on one core; each worker thread keeps its im2col and staging buffers between calls. The
 //! input gradient is the forward convolution of the output gradient with the flipped, transposed
 //! weights (no col2im scatter). The weight gradient accumulates one GEMM per chunk into one
-//! buffer per worker, summed at the end.
+//! buffer per worker, summed at the end; its im2col matrix is written transposed (the 9 x
+//! in_channels taps of a pixel contiguous), the column-major left operand the GEMM reads without
+//! packing (2.4x faster at 64-64@32, 2-4x on the 8-16 channel layers of width/8, than the
+//! row-major one, whose reduction dimension was contiguous in both operands).
 
 use std::cell::RefCell;
 
@@ -117,6 +120,32 @@ fn im2col(x: &[f32], images: usize, shape: &ConvShape, cols: &mut [f32]) {
     }
 }
 
+/// [`im2col`] transposed: `cols[j * depth + c * 9 + kh * 3 + kw]` for column `j` (image, pixel),
+/// so that the weight gradient's GEMM reads its left operand column by column without packing.
+fn im2col_transposed(x: &[f32], images: usize, shape: &ConvShape, cols: &mut [f32]) {
+    let (h, w, hw, depth) = (shape.height, shape.width, shape.pixels(), shape.depth());
+    for (image, block) in cols.chunks_exact_mut(hw * depth).enumerate().take(images) {
+        let planes = &x[image * shape.in_channels * hw..][..shape.in_channels * hw];
+        for (p, row) in block.chunks_exact_mut(depth).enumerate() {
+            let (y, xx) = (p / w, p % w);
+            for (c, taps) in row.chunks_exact_mut(9).enumerate() {
+                let plane = &planes[c * hw..][..hw];
+                for kh in 0..3 {
+                    let sy = (y + kh).wrapping_sub(1);
+                    for kw in 0..3 {
+                        let sx = (xx + kw).wrapping_sub(1);
+                        taps[kh * 3 + kw] = if sy < h && sx < w {
+                            plane[sy * w + sx]
+                        } else {
+                            0.0
+                        };
+                    }
+                }
+            }
+        }
+    }
+}
+
 /// The convolution `[batch, out_channels, height, width]` of `x` (`[batch, in_channels, height,
 /// width]`) with `weight` (`[out_channels, in_channels, 3, 3]`), padding 1, no bias.
 pub fn forward(x: &[f32], weight: &[f32], shape: &ConvShape) -> Vec<f32> {
@@ -206,7 +235,7 @@ pub fn weight_grad(x: &[f32], grad: &[f32], shape: &ConvShape) -> Vec<f32> {
                 let grad = &grad[start * out_image..][..images * out_image];
                 let staging = if images == 1 { 0 } else { images * out_image };
                 with_buffers(depth * columns, staging, |cols, staged| {
-                    im2col(x, images, shape, cols);
+                    im2col_transposed(x, images, shape, cols);
                     // g(pixel j, channel o) at o * columns + j: with one image exactly `grad`.
                     let g: &[f32] = if images == 1 {
                         grad
@@ -224,7 +253,7 @@ pub fn weight_grad(x: &[f32], grad: &[f32], shape: &ConvShape) -> Vec<f32> {
                         &mut sum,
                         (1, depth),
                         cols,
-                        (columns, 1),
+                        (1, depth),
                         g,
                         (1, columns),
                         true,
