@@ -3,8 +3,10 @@
 # device: `mirrorburn bench --parts step` (GD row: the SGD-equivalent step) and
 # scripts/torch_reference.py on the same bias-free VGG-16, batch and widths, then the convolution
 # alone per VGG-16 layer shape (`mirrorburn bench --parts conv` and `torch_reference.py
-# --conv-layers`; flex only). Prints the ratios mirrorburn / PyTorch last (> 1: mirrorburn is
-# faster): per layer shape and part, per width for the 13 layers, and for the whole step.
+# --conv-layers`; flex only), and the step per op (`--parts ops` and `--ops`: each conv block
+# with its ReLU and pool, the classifier with the loss). Prints the ratios mirrorburn / PyTorch
+# last (> 1: mirrorburn is faster): per layer shape and part, per op, per width for the 13
+# layers, and for the whole step.
 #   scripts/bench_vs_torch.sh [--backend flex|wgpu|cuda] [--repeats N] [--binary PATH]
 # PyTorch runs under $PYTHON (default python3), e.g. PYTHON=venv/bin/python.
 set -euo pipefail
@@ -23,12 +25,12 @@ done
 torch_device=cpu
 [ "$backend" = flex ] || torch_device=cuda
 threads=$(nproc)
-parts=step conv_flag=""
-[ "$backend" = flex ] && parts=step,conv conv_flag=--conv-layers
+parts=step,ops conv_flag=""
+[ "$backend" = flex ] && parts=step,conv,ops conv_flag=--conv-layers
 ours=$("$binary" bench --backend "$backend" --parts "$parts" --step-widths "$widths" \
     --batch-size "$batch" --repeats "$repeats" | tee /dev/stderr)
 theirs=$("${PYTHON:-python3}" scripts/torch_reference.py --width-divisors "$widths" --batch-size "$batch" \
-    --repeats "$repeats" --threads "$threads" --device "$torch_device" $conv_flag | tee /dev/stderr) || theirs=""
+    --repeats "$repeats" --threads "$threads" --device "$torch_device" $conv_flag --ops | tee /dev/stderr) || theirs=""
 if [ -n "$conv_flag" ] && [ -n "$theirs" ]; then
     echo
     echo "Convolution per layer shape, ms (ratio = PyTorch ms / mirrorburn ms; > 1: mirrorburn is faster)"
@@ -55,6 +57,30 @@ if [ -n "$conv_flag" ] && [ -n "$theirs" ]; then
             order[width] = 1
         }
         END { for (w in order) printf "| %s | **all 13 layers, all three parts** | 13 | %.1f | %.1f | %.2f |\n", w, sm[w], st[w], st[w] / sm[w] }
+    ' <(echo "$theirs") <(echo "$ours")
+fi
+if [ -n "$theirs" ]; then
+    echo
+    echo "Training step per op, ms (ratio = PyTorch ms / mirrorburn ms; cores = CPU time / wall time)"
+    echo
+    echo "| width | op | ours fwd | torch fwd | ratio | ours bwd | torch bwd | ratio | cores ours | cores torch |"
+    echo "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|"
+    # Join our rows (under a "per op (<backend>, full width" or "width/k" heading) with PyTorch's.
+    awk -F'|' '
+        function trim(v) { gsub(/^ +| +$/, "", v); return v }
+        FNR == NR { if ($2 ~ /torch ops 1\//) { w = trim($2); sub(/torch ops /, "", w);
+                    t[w "|" trim($3)] = $4 "|" $5 "|" $7 } next }
+        /per op \(.*full width/ { width = "1/1" }
+        /per op \(.*width\// { match($0, /width\/[0-9]+/); width = "1/" substr($0, RSTART + 6, RLENGTH - 6) }
+        /per op \(/ { inops = 1 }
+        inops && $2 ~ /^ (block|linear)/ {
+            key = width "|" trim($2)
+            if (!(key in t)) next
+            split(t[key], p, "|"); f = $3 + 0; b = $4 + 0
+            printf "| %s | %s | %.2f | %.2f | %.2f | %.2f | %.2f | %.2f | %.2f | %.2f |\n", width, trim($2), f, p[1], p[1] / f, b, p[2], p[2] / b, $6, p[3]
+            so[width] += f + b; sp[width] += p[1] + p[2]; order[width] = 1
+        }
+        END { for (w in order) printf "| %s | **blocks + classifier** | | | | %.1f | %.1f | %.2f | | |\n", w, so[w], sp[w], sp[w] / so[w] }
     ' <(echo "$theirs") <(echo "$ours")
 fi
 echo

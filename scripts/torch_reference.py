@@ -10,6 +10,10 @@ Prints one line per width: `torch <device> width 1/<k> batch <b>: <img/s> img/s 
 With --conv-layers, also a Markdown table per width of the convolution alone per VGG-16 layer
 shape (forward, input gradient, weight gradient; median ms), rows keyed like
 `mirrorburn bench --parts conv`: `| torch 1/<k> | <in>-<out>@<side> | <n> | fwd | dgrad | wgrad |`.
+With --ops, also the step per op as `mirrorburn bench --parts ops` times it (each conv block
+with its ReLU and pool, the classifier with the loss; forward, and forward + (out * r).sum()
+backward less the forward; cores = process CPU time / wall time), rows
+`| torch ops 1/<k> | <op> | fwd ms | bwd ms | cores fwd | cores fwd+bwd |`.
 """
 import argparse
 import statistics
@@ -128,6 +132,55 @@ def conv_layer_rows(width_divisor, batch_size, repeats, device):
               flush=True)
 
 
+def timed(repeats, device, work):
+    """Median ms of `repeats` calls of `work` after a warm-up, and the cores busy over them."""
+    work()
+    sync(device)
+    times, cpu, wall = [], time.process_time(), time.perf_counter()
+    for _ in range(repeats):
+        start = time.perf_counter()
+        work()
+        sync(device)
+        times.append(1e3 * (time.perf_counter() - start))
+    return statistics.median(times), (time.process_time() - cpu) / (time.perf_counter() - wall)
+
+
+def op_rows(width_divisor, batch_size, repeats, device):
+    torch.manual_seed(0)
+    plan = PLAN
+    rows, in_channels, side, index = [], 3, 32, 0
+    for position, entry in enumerate(plan):
+        if entry == "M":
+            side //= 2
+            continue
+        out_channels = max(entry // width_divisor, 1)
+        pool = position + 1 < len(plan) and plan[position + 1] == "M"
+        x = torch.randn(batch_size, in_channels, side, side, device=device, requires_grad=index > 0)
+        w = torch.randn(out_channels, in_channels, 3, 3, device=device, requires_grad=True)
+        b = torch.zeros(out_channels, device=device, requires_grad=True) if index == 0 else None
+
+        def block():
+            y = F.relu(F.conv2d(x, w, b, padding=1), inplace=True)
+            return F.max_pool2d(y, 2) if pool else y
+
+        r = torch.randn_like(block())
+        fwd = timed(repeats, device, block)
+        both = timed(repeats, device, lambda: (block() * r).sum().backward())
+        index += 1
+        label = f"block {index} {in_channels}-{out_channels}@{side}" + (" +pool" if pool else "")
+        rows.append((label, fwd, both))
+        in_channels = out_channels
+    features = torch.randn(batch_size, in_channels, device=device, requires_grad=True)
+    weight = torch.randn(10, in_channels, device=device, requires_grad=True)
+    labels = torch.arange(batch_size, device=device) % 10
+    loss = lambda: F.cross_entropy(F.linear(features, weight), labels)
+    rows.append(("linear + cross-entropy", timed(repeats, device, loss),
+                 timed(repeats, device, lambda: loss().backward())))
+    for label, (fwd, fwd_cores), (both, both_cores) in rows:
+        print(f"| torch ops 1/{width_divisor} | {label} | {fwd:.2f} | {max(both - fwd, 0):.2f} | "
+              f"{fwd_cores:.2f} | {both_cores:.2f} |", flush=True)
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--width-divisors", default="1,8")
@@ -140,6 +193,8 @@ def main():
                              "cudnn.benchmark; bf16: tuned + bf16 autocast + channels_last")
     parser.add_argument("--conv-layers", action="store_true",
                         help="also time the convolution alone per VGG-16 layer shape")
+    parser.add_argument("--ops", action="store_true",
+                        help="also time the step per op (conv blocks, classifier with the loss)")
     args = parser.parse_args()
     if args.threads > 0:
         torch.set_num_threads(args.threads)
@@ -150,6 +205,8 @@ def main():
               f"{args.batch_size / seconds:.1f} img/s ({1e3 * seconds:.1f} ms/step)", flush=True)
         if args.conv_layers:
             conv_layer_rows(k, args.batch_size, args.repeats, device)
+        if args.ops:
+            op_rows(k, args.batch_size, args.repeats, device)
 
 
 if __name__ == "__main__":

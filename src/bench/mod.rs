@@ -1,9 +1,10 @@
 //! Benchmarks behind `mirrorburn bench`: the optimizer step alone, the whole training step, the
-//! data pipeline alone, the backends' agreement on one step, the mirror step's accuracy per element, the convolution per layer, and the
-//! student-teacher toy's step, and training throughput in a window shared by processes. Each returns rows and renders a Markdown table.
+//! data pipeline alone, the backends' agreement on one step, the mirror step's accuracy per element, the convolution per layer, the
+//! step per op, and the student-teacher toy's step, and training throughput in a window shared by processes. Each returns rows and renders a Markdown table.
 
 mod agreement;
 mod conv;
+mod ops;
 mod optimizer;
 mod pipeline;
 mod step_accuracy;
@@ -16,6 +17,7 @@ pub use agreement::{
     agreement_optimizers, agreement_rows, agreement_table, compare, one_step,
 };
 pub use conv::{ConvRow, ConvTimes, conv_rows, conv_table};
+pub use ops::{OpRow, op_rows, op_table};
 pub use optimizer::{BenchRow, run as optimizer_rows, to_markdown as optimizer_table};
 pub use pipeline::{PipelineRow, pipeline_row, pipeline_table, synthetic_batch, synthetic_split};
 pub use step_accuracy::{
@@ -83,6 +85,19 @@ mod tests {
             table.contains("| 3-2@32 | 1 |") && table.contains("all 13 layers"),
             "{table}"
         );
+        let ops = op_rows(32, 3, 1, &device);
+        assert_eq!(ops.len(), 13 + 1 + 1 + 3, "{ops:?}");
+        assert_eq!(
+            ops.iter().filter(|r| r.op.ends_with("+pool")).count(),
+            5,
+            "{ops:?}"
+        );
+        assert!(
+            ops.iter()
+                .all(|r| r.forward_ms + r.backward_ms > 0.0 && r.backward_cores > 0.0),
+            "{ops:?}"
+        );
+        assert!(op_table(&ops, 32, 3, "flex").contains("| block 13 1-1@2 +pool |"));
         let pipeline = pipeline_row(40, 8, 1, &device);
         assert!(pipeline.images_per_s > 0.0);
         assert!(pipeline_table(&pipeline, "flex").contains("40 synthetic images"));

@@ -9,8 +9,8 @@ use burn::module::Module;
 
 use crate::backend::{Backend, BackendDevice};
 use crate::bench::{
-    F32_BOUNDS, TF32_BOUNDS, agreement_rows, agreement_table, conv_rows, conv_table,
-    optimizer_rows, optimizer_table, pipeline_row, pipeline_table, step_accuracy_rows,
+    F32_BOUNDS, TF32_BOUNDS, agreement_rows, agreement_table, conv_rows, conv_table, op_rows,
+    op_table, optimizer_rows, optimizer_table, pipeline_row, pipeline_table, step_accuracy_rows,
     step_accuracy_table, step_rows, step_table, toy_step_rows, toy_step_table, window_row,
     window_table,
 };
@@ -39,6 +39,10 @@ pub enum BenchPart {
     /// Our 3x3 convolution against Burn flex's, per VGG-16 layer shape at every
     /// `--step-widths` divisor: forward, input gradient, weight gradient (on `flex` only).
     Conv,
+    /// The training step per op at every `--step-widths` divisor: each conv block (convolution,
+    /// bias, ReLU, max pool), the classifier with the loss, the mirror step, the whole step;
+    /// forward and backward milliseconds and cores busy.
+    Ops,
     /// The student-teacher toy's step, hand-derived f64 against Burn's autodiff, per depth and
     /// method of `configs/toy-{2,3}layer.toml` (on the CPU; `--backend` does not apply).
     Toy,
@@ -169,6 +173,15 @@ pub fn execute(args: &BenchArgs, compute: &BackendDevice) -> anyhow::Result<()> 
                             k,
                             args.batch_size,
                         )
+                    })
+                    .collect::<Vec<_>>()
+                    .join("\n"),
+                BenchPart::Ops => args
+                    .step_widths
+                    .iter()
+                    .map(|&k| {
+                        let rows = op_rows(k, args.batch_size, args.repeats, device);
+                        op_table(&rows, k, args.batch_size, name)
                     })
                     .collect::<Vec<_>>()
                     .join("\n"),

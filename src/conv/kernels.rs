@@ -146,29 +146,136 @@ fn im2col_transposed(x: &[f32], images: usize, shape: &ConvShape, cols: &mut [f3
     }
 }
 
+/// What the forward pass applies to the convolution before writing it out: VGG's bias, ReLU
+/// and 2x2 max pool (stride 2, floor), fused into the copy from the GEMM's result.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Epilogue<'a> {
+    /// A bias per output channel, added first.
+    pub bias: Option<&'a [f32]>,
+    /// `max(0, v)` (a NaN stays NaN, as Burn's `relu` keeps it).
+    pub relu: bool,
+    /// 2x2 max pooling; the index (0..4, row-major in the window) of each maximum is recorded.
+    pub pool: bool,
+}
+
+impl Epilogue<'_> {
+    /// Output pixels per channel of an image of `shape`.
+    pub fn out_pixels(&self, shape: &ConvShape) -> usize {
+        if self.pool {
+            (shape.height / 2) * (shape.width / 2)
+        } else {
+            shape.pixels()
+        }
+    }
+
+    fn activate(&self, value: f32) -> f32 {
+        if self.relu && value <= 0.0 {
+            0.0
+        } else {
+            value
+        }
+    }
+
+    /// Writes one channel plane of one image: `src` holds its `height x width` sums, `dst` gets
+    /// the output plane, `argmax` (pooling only) the window index of each maximum.
+    fn write_plane(
+        &self,
+        src: &[f32],
+        bias: f32,
+        shape: &ConvShape,
+        dst: &mut [f32],
+        argmax: &mut [u8],
+    ) {
+        if !self.pool {
+            for (d, &s) in dst.iter_mut().zip(src) {
+                *d = self.activate(s + bias);
+            }
+            return;
+        }
+        let (w, out_w) = (shape.width, shape.width / 2);
+        for (p, (d, a)) in dst.iter_mut().zip(argmax.iter_mut()).enumerate() {
+            let corner = (p / out_w) * 2 * w + (p % out_w) * 2;
+            let mut best = src[corner] + bias;
+            let mut index = 0;
+            for (k, at) in [corner + 1, corner + w, corner + w + 1]
+                .into_iter()
+                .enumerate()
+            {
+                let value = src[at] + bias;
+                // The first maximum wins; a NaN always does, as in Burn's max pool.
+                if value > best || value.is_nan() {
+                    (best, index) = (value, k as u8 + 1);
+                }
+            }
+            (*d, *a) = (self.activate(best), index);
+        }
+    }
+}
+
+/// The output of [`forward_with`]: `values` `[batch, out_channels, out_height, out_width]` and,
+/// when pooling, the window index of each value's maximum (empty otherwise).
+#[derive(Clone, Debug, Default)]
+pub struct Output {
+    /// The output values.
+    pub values: Vec<f32>,
+    /// Per output value, the index (0..4, row-major) of the maximum in its 2x2 window.
+    pub argmax: Vec<u8>,
+}
+
 /// The convolution `[batch, out_channels, height, width]` of `x` (`[batch, in_channels, height,
 /// width]`) with `weight` (`[out_channels, in_channels, 3, 3]`), padding 1, no bias.
 pub fn forward(x: &[f32], weight: &[f32], shape: &ConvShape) -> Vec<f32> {
+    forward_with(x, weight, shape, Epilogue::default()).values
+}
+
+/// [`forward`] followed by `epilogue`, in one pass over the GEMM's result.
+pub fn forward_with(x: &[f32], weight: &[f32], shape: &ConvShape, epilogue: Epilogue) -> Output {
     let (hw, depth, out_channels) = (shape.pixels(), shape.depth(), shape.out_channels);
     assert_eq!(x.len(), shape.batch * shape.in_channels * hw, "input size");
     assert_eq!(weight.len(), out_channels * depth, "weight size");
-    let mut out = vec![0.0f32; shape.batch * out_channels * hw];
-    if out.is_empty() {
-        return out;
+    if let Some(bias) = epilogue.bias {
+        assert_eq!(bias.len(), out_channels, "bias size");
+    }
+    let out_pixels = epilogue.out_pixels(shape);
+    let out_image = out_channels * out_pixels;
+    let mut output = Output {
+        values: vec![0.0f32; shape.batch * out_image],
+        argmax: vec![
+            0u8;
+            if epilogue.pool {
+                shape.batch * out_image
+            } else {
+                0
+            }
+        ],
+    };
+    if output.values.is_empty() {
+        return output;
     }
     let per_chunk = shape.images_per_chunk();
     let in_image = shape.in_channels * hw;
-    out.par_chunks_mut(per_chunk * out_channels * hw)
+    let chunks = shape.batch.div_ceil(per_chunk);
+    let argmax_chunks: Vec<&mut [u8]> = if epilogue.pool {
+        output.argmax.chunks_mut(per_chunk * out_image).collect()
+    } else {
+        (0..chunks).map(|_| <&mut [u8]>::default()).collect()
+    };
+    output
+        .values
+        .par_chunks_mut(per_chunk * out_image)
+        .zip(argmax_chunks)
         .enumerate()
-        .for_each(|(chunk, out)| {
-            let images = out.len() / (out_channels * hw);
+        .for_each(|(chunk, (out, argmax))| {
+            let images = out.len() / out_image;
             let columns = images * hw;
             let x = &x[chunk * per_chunk * in_image..][..images * in_image];
-            let staging = if images == 1 { 0 } else { out.len() };
+            // With one image and no pooling the GEMM's result is the output's layout.
+            let direct = images == 1 && !epilogue.pool;
+            let staging = if direct { 0 } else { out_channels * columns };
             with_buffers(depth * columns, staging, |cols, staged| {
                 im2col(x, images, shape, cols);
-                // result(pixel j, channel o) at o * columns + j: with one image exactly `out`.
-                let result: &mut [f32] = if images == 1 { out } else { staged };
+                // result(pixel j, channel o) at o * columns + j
+                let result: &mut [f32] = if direct { &mut *out } else { staged };
                 gemm(
                     (columns, out_channels, depth),
                     result,
@@ -179,17 +286,91 @@ pub fn forward(x: &[f32], weight: &[f32], shape: &ConvShape) -> Vec<f32> {
                     (1, depth),
                     false,
                 );
-                if images > 1 {
-                    // [channel][image][pixel] -> [image][channel][pixel]
-                    for (o, row) in staged.chunks_exact(columns).enumerate() {
-                        for (image, pixels) in row.chunks_exact(hw).enumerate() {
-                            out[(image * out_channels + o) * hw..][..hw].copy_from_slice(pixels);
+                let bias = |o: usize| epilogue.bias.map_or(0.0, |bias| bias[o]);
+                if direct {
+                    if epilogue.bias.is_some() || epilogue.relu {
+                        for (o, plane) in out.chunks_exact_mut(hw).enumerate() {
+                            plane
+                                .iter_mut()
+                                .for_each(|v| *v = epilogue.activate(*v + bias(o)));
                         }
+                    }
+                    return;
+                }
+                // [channel][image][pixel] -> [image][channel][pixel]
+                for (o, row) in staged.chunks_exact(columns).enumerate() {
+                    for (image, pixels) in row.chunks_exact(hw).enumerate() {
+                        let at = (image * out_channels + o) * out_pixels;
+                        let dst = &mut out[at..][..out_pixels];
+                        let argmax = if epilogue.pool {
+                            &mut argmax[at..][..out_pixels]
+                        } else {
+                            &mut []
+                        };
+                        epilogue.write_plane(pixels, bias(o), shape, dst, argmax);
                     }
                 }
             });
         });
-    out
+    output
+}
+
+/// The gradient with respect to the convolution's sums (before bias, ReLU and pooling) of the
+/// forward pass with `epilogue` (its bias not needed), given the gradient `grad` of its output,
+/// the output `values` and, when pooling, its `argmax` ([`Output`]): the gradient goes to each
+/// window's maximum, where the output is not `<= 0` (ReLU's mask; Burn's `relu_backward` lets a
+/// NaN through likewise).
+pub fn epilogue_grad(
+    grad: &[f32],
+    values: &[f32],
+    argmax: &[u8],
+    shape: &ConvShape,
+    epilogue: Epilogue,
+) -> Vec<f32> {
+    let (hw, out_pixels) = (shape.pixels(), epilogue.out_pixels(shape));
+    let planes = shape.batch * shape.out_channels;
+    assert_eq!(grad.len(), planes * out_pixels, "gradient size");
+    assert_eq!(values.len(), grad.len(), "output size");
+    assert!(!epilogue.pool || argmax.len() == grad.len(), "argmax size");
+    let passes = |value: f32| !(epilogue.relu && value <= 0.0);
+    let mut sums = vec![0.0f32; planes * hw];
+    if planes == 0 || hw == 0 {
+        return sums;
+    }
+    let w = shape.width;
+    sums.par_chunks_mut(hw)
+        .enumerate()
+        .for_each(|(plane, sums)| {
+            let grad = &grad[plane * out_pixels..][..out_pixels];
+            let values = &values[plane * out_pixels..][..out_pixels];
+            if !epilogue.pool {
+                for ((s, &g), &v) in sums.iter_mut().zip(grad).zip(values) {
+                    *s = if passes(v) { g } else { 0.0 };
+                }
+                return;
+            }
+            let argmax = &argmax[plane * out_pixels..][..out_pixels];
+            let out_w = w / 2;
+            for (p, ((&g, &v), &k)) in grad.iter().zip(values).zip(argmax).enumerate() {
+                if passes(v) {
+                    let k = usize::from(k);
+                    sums[(p / out_w * 2 + k / 2) * w + p % out_w * 2 + k % 2] = g;
+                }
+            }
+        });
+    sums
+}
+
+/// The gradient of the bias of [`forward_with`], given the gradient `sums` of the convolution's
+/// sums ([`epilogue_grad`]): per channel, the sum over images and pixels (accumulated in f64,
+/// in a fixed order).
+pub fn bias_grad(sums: &[f32], shape: &ConvShape) -> Vec<f32> {
+    let hw = shape.pixels();
+    let mut totals = vec![0.0f64; shape.out_channels];
+    for (plane, values) in sums.chunks_exact(hw.max(1)).enumerate() {
+        totals[plane % shape.out_channels] += values.iter().map(|&v| f64::from(v)).sum::<f64>();
+    }
+    totals.into_iter().map(|t| t as f32).collect()
 }
 
 /// The gradient with respect to the input of [`forward`], given the output gradient `grad`: the

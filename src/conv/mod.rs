@@ -23,28 +23,84 @@ use std::sync::OnceLock;
 
 use burn::backend::tensor::FloatTensor;
 use burn::backend::{Backend, Dispatch, Flex, backend_extension};
-use burn::tensor::ops::ConvOptions;
+use burn::tensor::ops::{ConvOptions, MaxPoolOptions};
 use burn::tensor::{DType, Device, Tensor, TensorData};
 
-use kernels::ConvShape;
+use kernels::{ConvShape, Epilogue};
 
-/// A backend that runs the 3x3, stride-1, padding-1 convolution itself.
+/// A backend that runs the 3x3, stride-1, padding-1 convolution itself, with VGG's bias, ReLU
+/// and 2x2 max pool fused into it.
 #[backend_extension(Flex, Autodiff)]
 pub trait Conv3x3Backend: Backend {
     /// The convolution of `x` (`[batch, in, height, width]`, f32) with `weight`
-    /// (`[out, in, 3, 3]`, f32), padding 1, stride 1, no bias: `[batch, out, height, width]`.
-    fn conv3x3(x: FloatTensor<Self>, weight: FloatTensor<Self>) -> FloatTensor<Self>;
+    /// (`[out, in, 3, 3]`, f32), padding 1, stride 1, then ReLU if `relu`, then a 2x2 max pool
+    /// (stride 2) if `pool`: `[batch, out, height, width]`, or `[batch, out, height / 2,
+    /// width / 2]` when pooling.
+    fn conv3x3(
+        x: FloatTensor<Self>,
+        weight: FloatTensor<Self>,
+        relu: bool,
+        pool: bool,
+    ) -> FloatTensor<Self>;
+
+    /// [`Conv3x3Backend::conv3x3`] with `bias` (`[out]`) added before the ReLU.
+    fn conv3x3_bias(
+        x: FloatTensor<Self>,
+        weight: FloatTensor<Self>,
+        bias: FloatTensor<Self>,
+        relu: bool,
+        pool: bool,
+    ) -> FloatTensor<Self>;
 }
 
 impl Conv3x3Backend for Flex {
-    fn conv3x3(x: FloatTensor<Self>, weight: FloatTensor<Self>) -> FloatTensor<Self> {
-        let shape = conv_shape(&x, &weight);
-        let out = kernels::forward(&host_f32(&x), &host_f32(&weight), &shape);
-        flex_tensor(
-            out,
-            [shape.batch, shape.out_channels, shape.height, shape.width],
-        )
+    fn conv3x3(
+        x: FloatTensor<Self>,
+        weight: FloatTensor<Self>,
+        relu: bool,
+        pool: bool,
+    ) -> FloatTensor<Self> {
+        let epilogue = Epilogue {
+            bias: None,
+            relu,
+            pool,
+        };
+        forward_tensor(&x, &weight, epilogue).0
     }
+
+    fn conv3x3_bias(
+        x: FloatTensor<Self>,
+        weight: FloatTensor<Self>,
+        bias: FloatTensor<Self>,
+        relu: bool,
+        pool: bool,
+    ) -> FloatTensor<Self> {
+        let epilogue = Epilogue {
+            bias: Some(&host_f32(&bias)),
+            relu,
+            pool,
+        };
+        forward_tensor(&x, &weight, epilogue).0
+    }
+}
+
+/// [`kernels::forward_with`] on flex tensors: the output tensor and the kernel's output (whose
+/// `argmax` the backward step needs).
+fn forward_tensor(
+    x: &FloatTensor<Flex>,
+    weight: &FloatTensor<Flex>,
+    epilogue: Epilogue,
+) -> (FloatTensor<Flex>, kernels::Output) {
+    let shape = conv_shape(x, weight);
+    let mut output = kernels::forward_with(&host_f32(x), &host_f32(weight), &shape, epilogue);
+    let (height, width) = if epilogue.pool {
+        (shape.height / 2, shape.width / 2)
+    } else {
+        (shape.height, shape.width)
+    };
+    let values = std::mem::take(&mut output.values);
+    let tensor = flex_tensor(values, [shape.batch, shape.out_channels, height, width]);
+    (tensor, output)
 }
 
 /// The options of the convolution [`conv3x3`] computes, for Burn's `conv2d`.
@@ -67,17 +123,45 @@ pub fn conv3x3(x: Tensor<4>, weight: Tensor<4>, bias: Option<Tensor<1>>) -> Tens
     if !uses_our_kernels(&x, &weight) {
         return burn::tensor::module::conv2d(x, weight, bias, conv3x3_options());
     }
-    let out = Tensor::<4>::from_dispatch(<Dispatch as Conv3x3Backend>::conv3x3(
-        x.into_dispatch(),
-        weight.into_dispatch(),
-    ));
-    match bias {
-        Some(bias) => {
-            let channels = bias.dims()[0];
-            out + bias.reshape([1, channels, 1, 1])
-        }
-        None => out,
+    fused(x, weight, bias, false, false)
+}
+
+/// A VGG block's convolution: ReLU of [`conv3x3`], then, if `pool`, a 2x2 max pool with stride
+/// 2. On `flex` with f32 tensors all of it runs in our kernels, the ReLU and the pool in the
+/// convolution's epilogue (forward) and prologue (backward), with no intermediate tensors;
+/// elsewhere Burn's `conv2d`, `relu` and `max_pool2d`.
+pub fn conv3x3_relu(
+    x: Tensor<4>,
+    weight: Tensor<4>,
+    bias: Option<Tensor<1>>,
+    pool: bool,
+) -> Tensor<4> {
+    if uses_our_kernels(&x, &weight) {
+        return fused(x, weight, bias, true, pool);
     }
+    let out = burn::tensor::activation::relu(conv3x3(x, weight, bias));
+    if pool {
+        burn::tensor::module::max_pool2d(out, MaxPoolOptions::new([2, 2]))
+    } else {
+        out
+    }
+}
+
+/// [`Conv3x3Backend::conv3x3`] on tensors.
+fn fused(
+    x: Tensor<4>,
+    weight: Tensor<4>,
+    bias: Option<Tensor<1>>,
+    relu: bool,
+    pool: bool,
+) -> Tensor<4> {
+    let (x, weight) = (x.into_dispatch(), weight.into_dispatch());
+    Tensor::<4>::from_dispatch(match bias {
+        None => <Dispatch as Conv3x3Backend>::conv3x3(x, weight, relu, pool),
+        Some(bias) => {
+            <Dispatch as Conv3x3Backend>::conv3x3_bias(x, weight, bias.into_dispatch(), relu, pool)
+        }
+    })
 }
 
 /// The environment variable that, set to `burn`, makes [`conv3x3`] use Burn's convolution on
@@ -129,6 +213,6 @@ fn host_f32(tensor: &FloatTensor<Flex>) -> std::borrow::Cow<'_, [f32]> {
 }
 
 /// A flex tensor of `shape` holding `values`.
-fn flex_tensor(values: Vec<f32>, shape: [usize; 4]) -> FloatTensor<Flex> {
+fn flex_tensor<const D: usize>(values: Vec<f32>, shape: [usize; D]) -> FloatTensor<Flex> {
     FloatTensor::<Flex>::from_data(TensorData::new(values, shape))
 }

@@ -1,10 +1,10 @@
-//! Our convolution against Burn's outside VGG's layer shapes (those are tested in
-//! `model::vgg`): a bias, a constant input, non-square images, no autodiff.
+//! Our convolution, alone and fused with ReLU and max pool, against Burn's ops outside VGG's
+//! layer shapes (those are tested in `model::vgg`): odd sizes, a bias, a constant input, a NaN,
+//! non-square images, no autodiff.
 
 use burn::tensor::{Device, Distribution, Tensor};
 
-use super::test_support::{assert_close, assert_conv_matches_burn, values};
-use super::{conv3x3, conv3x3_options};
+use super::test_support::{Block, assert_block_matches_burn, assert_close, values};
 use crate::test_support::test_seed;
 
 #[test]
@@ -13,8 +13,34 @@ fn odd_channel_counts_and_tiny_images_match_burn() {
     let device = Device::flex().autodiff();
     device.seed(seed);
     for dims in [(3, 1, 1, 1), (2, 5, 3, 2), (7, 3, 13, 3), (1, 9, 4, 5)] {
-        assert_conv_matches_burn(dims, &device, &format!("seed {seed}"));
+        for block in [Block::Conv, Block::Relu, Block::ReluPool] {
+            if dims.3 >= 2 || !matches!(block, Block::ReluPool) {
+                assert_block_matches_burn(block, dims, &device, &format!("seed {seed}"));
+            }
+        }
     }
+}
+
+/// Output, weight gradient and bias gradient of `block` with a bias, ours and Burn's, under the
+/// loss `sum(out * r)` with `r` random of the output's shape (no input gradient: `x` is a
+/// constant, as a network's images are).
+fn with_bias(block: Block, x: &Tensor<4>, w: &Tensor<4>, b: &Tensor<1>) -> [[Vec<f32>; 3]; 2] {
+    let (w, b) = (w.clone().require_grad(), b.clone().require_grad());
+    let shape = block.ours(x.clone(), w.clone(), Some(b.clone())).dims();
+    let r = Tensor::<4>::random(shape, Distribution::Normal(0.0, 1.0), &x.device());
+    [true, false].map(|ours| {
+        let out = if ours {
+            block.ours(x.clone(), w.clone(), Some(b.clone()))
+        } else {
+            block.burns(x.clone(), w.clone(), Some(b.clone()))
+        };
+        let grads = (out.clone() * r.clone()).sum().backward();
+        [
+            values(out.inner()),
+            values(w.grad(&grads).expect("weight gradient")),
+            values(b.grad(&grads).expect("bias gradient")),
+        ]
+    })
 }
 
 #[test]
@@ -23,29 +49,64 @@ fn the_bias_and_a_constant_input_behave_as_in_burn() {
     let device = Device::flex().autodiff();
     device.seed(seed);
     let normal = Distribution::Normal(0.0, 1.0);
-    // A constant input (no gradient), as the first layer of a network sees its images.
     let x = Tensor::<4>::random([4, 3, 8, 8], normal, &device);
-    let w = Tensor::<4>::random([6, 3, 3, 3], normal, &device).require_grad();
-    let b = Tensor::<1>::random([6], normal, &device).require_grad();
-    let r = Tensor::<4>::random([4, 6, 8, 8], normal, &device);
-    let run = |ours: bool| {
-        let out = if ours {
-            conv3x3(x.clone(), w.clone(), Some(b.clone()))
+    let w = Tensor::<4>::random([6, 3, 3, 3], normal, &device);
+    let b = Tensor::<1>::random([6], normal, &device);
+    for block in [Block::Conv, Block::Relu, Block::ReluPool] {
+        let [ours, burns] = with_bias(block, &x, &w, &b);
+        for (part, (ours, burns)) in ["output", "weight gradient", "bias gradient"]
+            .iter()
+            .zip(ours.iter().zip(&burns))
+        {
+            assert_close(ours, burns, &format!("seed {seed}: {block:?} {part}"));
+        }
+    }
+}
+
+/// A NaN in the input reaches the same outputs and gradients as in Burn's ops: the ReLU keeps
+/// it, the pool lets it win its window, and the gradient flows through it.
+#[test]
+fn a_nan_in_the_input_spreads_as_in_burn() {
+    let seed = test_seed(21);
+    let device = Device::flex().autodiff();
+    device.seed(seed);
+    let normal = Distribution::Normal(0.0, 1.0);
+    let mut x = values(Tensor::<4>::random([3, 4, 6, 6], normal, &device));
+    x[4 * 36 + 2 * 36 + 6 + 3] = f32::NAN; // image 1, channel 2, pixel (1, 3)
+    let x = Tensor::<4>::from_data(burn::tensor::TensorData::new(x, [3, 4, 6, 6]), &device);
+    let w = Tensor::<4>::random([5, 4, 3, 3], normal, &device);
+    for block in [Block::Relu, Block::ReluPool] {
+        let out_side = if matches!(block, Block::ReluPool) {
+            3
         } else {
-            burn::tensor::module::conv2d(x.clone(), w.clone(), Some(b.clone()), conv3x3_options())
+            6
         };
-        let grads = (out.clone() * r.clone()).sum().backward();
-        [
-            values(out.inner()),
-            values(w.grad(&grads).expect("weight gradient")),
-            values(b.grad(&grads).expect("bias gradient")),
-        ]
-    };
-    for (part, (ours, burns)) in ["output", "weight gradient", "bias gradient"]
-        .iter()
-        .zip(run(true).iter().zip(&run(false)))
-    {
-        assert_close(ours, burns, &format!("seed {seed}: {part}"));
+        let r = Tensor::<4>::random([3, 5, out_side, out_side], normal, &device);
+        let run = |ours: bool| {
+            let (x, w) = (x.clone().require_grad(), w.clone().require_grad());
+            let out = if ours {
+                block.ours(x.clone(), w.clone(), None)
+            } else {
+                block.burns(x.clone(), w.clone(), None)
+            };
+            let grads = (out.clone() * r.clone()).sum().backward();
+            [
+                values(out.inner()),
+                values(x.grad(&grads).expect("input gradient")),
+                values(w.grad(&grads).expect("weight gradient")),
+            ]
+        };
+        let (ours, burns) = (run(true), run(false));
+        assert!(
+            ours[0].iter().any(|v| v.is_nan()) && burns[0].iter().any(|v| v.is_nan()),
+            "seed {seed}: {block:?}: the NaN reaches the output"
+        );
+        for (part, (ours, burns)) in ["output", "input gradient", "weight gradient"]
+            .iter()
+            .zip(ours.iter().zip(&burns))
+        {
+            assert_close(ours, burns, &format!("seed {seed}: {block:?} {part}"));
+        }
     }
 }
 
@@ -57,7 +118,9 @@ fn without_autodiff_non_square_images_match_burn() {
     let normal = Distribution::Normal(0.0, 1.0);
     let x = Tensor::<4>::random([3, 5, 4, 6], normal, &device);
     let w = Tensor::<4>::random([7, 5, 3, 3], normal, &device);
-    let ours = values(conv3x3(x.clone(), w.clone(), None));
-    let burns = values(burn::tensor::module::conv2d(x, w, None, conv3x3_options()));
-    assert_close(&ours, &burns, &format!("seed {seed}"));
+    for block in [Block::Conv, Block::Relu, Block::ReluPool] {
+        let ours = values(block.ours(x.clone(), w.clone(), None));
+        let burns = values(block.burns(x.clone(), w.clone(), None));
+        assert_close(&ours, &burns, &format!("seed {seed}: {block:?}"));
+    }
 }

@@ -1,18 +1,17 @@
 //! Bias-free VGG-16 for CIFAR-10 (DESIGN §2): 13 conv3x3 layers with ReLU and 2x2 max pooling
 //! after each block, one linear classifier, a bias only on the first conv, He-normal weights
-//! drawn on the host from the run seed (the same network on every backend). The convolutions run
-//! through [`conv3x3`]: our kernels on `flex`, Burn's elsewhere.
+//! drawn on the host from the run seed (the same network on every backend). Each convolution with
+//! its ReLU and pool runs through [`conv3x3_relu`]: our fused kernels on `flex`, Burn's ops
+//! elsewhere.
 
 use burn::module::{Module, Param};
 use burn::nn::conv::{Conv2d, Conv2dConfig};
-use burn::nn::pool::{MaxPool2d, MaxPool2dConfig};
 use burn::nn::{Initializer, Linear, LinearConfig, PaddingConfig2d};
-use burn::tensor::activation::relu;
 use burn::tensor::{Device, Tensor, TensorData};
 use rand::{SeedableRng, rngs::StdRng};
 
 use super::init::he_normal;
-use crate::conv::conv3x3;
+use crate::conv::conv3x3_relu;
 
 /// Output channels of the 13 conv layers at full width; `None` marks a 2x2 max pool.
 const VGG16_PLAN: [Option<usize>; 18] = [
@@ -78,7 +77,6 @@ pub struct Vgg {
     pub features: Vec<Conv2d>,
     /// The 512/k -> 10 linear layer, without bias.
     pub classifier: Linear,
-    pool: MaxPool2d,
     /// For each conv layer, whether a max pool follows it.
     pool_after: Vec<bool>,
 }
@@ -130,7 +128,6 @@ impl Vgg {
         Self {
             features,
             classifier,
-            pool: MaxPool2dConfig::new([2, 2]).init(),
             pool_after,
         }
     }
@@ -140,10 +137,7 @@ impl Vgg {
         let mut x = images;
         for (conv, &pool) in self.features.iter().zip(&self.pool_after) {
             let bias = conv.bias.as_ref().map(|bias| bias.val());
-            x = relu(conv3x3(x, conv.weight.val(), bias));
-            if pool {
-                x = self.pool.forward(x);
-            }
+            x = conv3x3_relu(x, conv.weight.val(), bias, pool);
         }
         let [batch, channels, _, _] = x.dims();
         self.classifier.forward(x.reshape([batch, channels]))
@@ -226,20 +220,33 @@ mod tests {
     }
 
     /// Our convolution (forward, input and weight gradient) equals Burn's on every layer shape
-    /// at widths 1, 8 and 16, for odd batch sizes and a batch of 1.
+    /// at widths 1, 8 and 16, for odd batch sizes and a batch of 1: alone, and fused with the
+    /// ReLU and (where the plan has one) the max pool that follow it in the model.
     #[test]
     fn our_convolution_equals_burns_on_every_layer_shape() {
-        use crate::conv::test_support::assert_conv_matches_burn;
+        use crate::conv::test_support::{Block, assert_block_matches_burn};
         let seed = crate::test_support::test_seed(17);
         let device = Device::flex().autodiff();
         device.seed(seed);
+        let pooled = VGG16_PLAN
+            .iter()
+            .zip(VGG16_PLAN.iter().skip(1).chain([&None]))
+            .filter(|(layer, _)| layer.is_some())
+            .map(|(_, next)| next.is_none());
         for (k, batches) in [(1, &[1, 3][..]), (8, &[1, 5, 7]), (16, &[1, 2, 9])] {
-            let mut shapes = conv_layer_shapes(k);
-            shapes.dedup(); // repeated shapes are adjacent
-            for shape in shapes {
+            let mut layers: Vec<_> = conv_layer_shapes(k)
+                .into_iter()
+                .zip(pooled.clone())
+                .collect();
+            layers.dedup(); // repeated layers are adjacent
+            for (shape, pool) in layers {
+                let fused = if pool { Block::ReluPool } else { Block::Relu };
                 for &batch in batches {
                     let dims = (batch, shape.in_channels, shape.out_channels, shape.side);
-                    assert_conv_matches_burn(dims, &device, &format!("seed {seed}, width/{k}"));
+                    for block in [Block::Conv, fused] {
+                        let context = format!("seed {seed}, width/{k}");
+                        assert_block_matches_burn(block, dims, &device, &context);
+                    }
                 }
             }
         }
