@@ -97,7 +97,7 @@ mod tests {
                 .all(|r| r.forward_ms + r.backward_ms > 0.0 && r.backward_cores > 0.0),
             "{ops:?}"
         );
-        assert!(op_table(&ops, 32, 3, "flex").contains("| block 13 1-1@2 +pool |"));
+        assert!(op_table(&ops, 32, 3, "flex").contains("| block 13 16-16@2 +pool |"));
         let pipeline = pipeline_row(40, 8, 1, &device);
         assert!(pipeline.images_per_s > 0.0);
         assert!(pipeline_table(&pipeline, "flex").contains("40 synthetic images"));
