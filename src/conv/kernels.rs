@@ -91,30 +91,32 @@ fn with_buffers<R>(
 /// `[in_channels, height, width]`) into `cols`: row `c * 9 + kh * 3 + kw` holds, for every image
 /// and pixel, the input at offset `(kh - 1, kw - 1)` (zero outside the image).
 fn im2col(x: &[f32], images: usize, shape: &ConvShape, cols: &mut [f32]) {
-    let (h, w, hw) = (shape.height, shape.width, shape.pixels());
+    let (w, hw) = (shape.width, shape.pixels());
     let columns = images * hw;
     for (row, out) in cols.chunks_exact_mut(columns).enumerate() {
         let (c, kh, kw) = (row / 9, row % 9 / 3, row % 3);
+        // Pixel p reads the plane at p + shift: one copy of the overlapping range per image
+        // (not one per image row, which costs a call per 2-32 values), then the pixels whose
+        // source lies outside the image (a border row or column) are zeroed.
+        let shift = (kh * w + kw) as isize - (w + 1) as isize;
+        let signed_hw = hw as isize;
+        let first = (-shift).clamp(0, signed_hw);
+        let (first, last) = (
+            first as usize,
+            (signed_hw - shift.max(0)).max(first) as usize,
+        );
         for (image, out) in out.chunks_exact_mut(hw).enumerate() {
             let plane = &x[(image * shape.in_channels + c) * hw..][..hw];
-            for (y, out) in out.chunks_exact_mut(w).enumerate() {
-                let source_y = (y + kh).wrapping_sub(1);
-                if source_y >= h {
-                    out.fill(0.0);
-                    continue;
-                }
-                let src = &plane[source_y * w..][..w];
-                match kw {
-                    0 => {
-                        out[0] = 0.0;
-                        out[1..].copy_from_slice(&src[..w - 1]);
-                    }
-                    1 => out.copy_from_slice(src),
-                    _ => {
-                        out[..w - 1].copy_from_slice(&src[1..]);
-                        out[w - 1] = 0.0;
-                    }
-                }
+            out[..first].fill(0.0);
+            out[last..].fill(0.0);
+            if first < last {
+                let source = (first as isize + shift) as usize;
+                out[first..last].copy_from_slice(&plane[source..source + last - first]);
+            }
+            match kw {
+                0 => out.iter_mut().step_by(w).for_each(|v| *v = 0.0),
+                2 => out.iter_mut().skip(w - 1).step_by(w).for_each(|v| *v = 0.0),
+                _ => {}
             }
         }
     }
@@ -128,6 +130,25 @@ fn im2col_transposed(x: &[f32], images: usize, shape: &ConvShape, cols: &mut [f3
         let planes = &x[image * shape.in_channels * hw..][..shape.in_channels * hw];
         for (p, row) in block.chunks_exact_mut(depth).enumerate() {
             let (y, xx) = (p / w, p % w);
+            if (1..h - 1).contains(&y) && (1..w - 1).contains(&xx) {
+                // Inside the image: all nine taps are there, no bounds to test.
+                let corner = (y - 1) * w + xx - 1;
+                for (c, taps) in row.chunks_exact_mut(9).enumerate() {
+                    let s = &planes[c * hw + corner..][..2 * w + 3];
+                    taps.copy_from_slice(&[
+                        s[0],
+                        s[1],
+                        s[2],
+                        s[w],
+                        s[w + 1],
+                        s[w + 2],
+                        s[2 * w],
+                        s[2 * w + 1],
+                        s[2 * w + 2],
+                    ]);
+                }
+                continue;
+            }
             for (c, taps) in row.chunks_exact_mut(9).enumerate() {
                 let plane = &planes[c * hw..][..hw];
                 for kh in 0..3 {
@@ -187,27 +208,44 @@ impl Epilogue<'_> {
         argmax: &mut [u8],
     ) {
         if !self.pool {
-            for (d, &s) in dst.iter_mut().zip(src) {
-                *d = self.activate(s + bias);
+            // Two loops without a test inside, so that both vectorize.
+            if self.relu {
+                for (d, &s) in dst.iter_mut().zip(src) {
+                    let value = s + bias;
+                    *d = if value <= 0.0 { 0.0 } else { value };
+                }
+            } else {
+                for (d, &s) in dst.iter_mut().zip(src) {
+                    *d = s + bias;
+                }
             }
             return;
         }
         let (w, out_w) = (shape.width, shape.width / 2);
-        for (p, (d, a)) in dst.iter_mut().zip(argmax.iter_mut()).enumerate() {
-            let corner = (p / out_w) * 2 * w + (p % out_w) * 2;
-            let mut best = src[corner] + bias;
-            let mut index = 0;
-            for (k, at) in [corner + 1, corner + w, corner + w + 1]
-                .into_iter()
-                .enumerate()
-            {
-                let value = src[at] + bias;
-                // The first maximum wins; a NaN always does, as in Burn's max pool.
-                if value > best || value.is_nan() {
-                    (best, index) = (value, k as u8 + 1);
-                }
+        if out_w == 0 {
+            return;
+        }
+        let rows = dst
+            .chunks_exact_mut(out_w)
+            .zip(argmax.chunks_exact_mut(out_w));
+        let relu = self.relu;
+        for ((dst, argmax), pair) in rows.zip(src.chunks_exact(2 * w)) {
+            let (top, bottom) = pair.split_at(w);
+            let windows = top.chunks_exact(2).zip(bottom.chunks_exact(2));
+            for ((d, a), (t, b)) in dst.iter_mut().zip(argmax.iter_mut()).zip(windows) {
+                // Burn's scan of the window in row-major order, where a later value wins if it
+                // is larger or NaN, computed as each row's winner, then the rows' (the same
+                // result), with selects that vectorize.
+                let (p, q, r, s) = (t[0] + bias, t[1] + bias, b[0] + bias, b[1] + bias);
+                let right = q > p || q.is_nan();
+                let (top_best, top_index) = if right { (q, 1u8) } else { (p, 0) };
+                let right = s > r || s.is_nan();
+                let (bottom_best, bottom_index) = if right { (s, 3u8) } else { (r, 2) };
+                let lower = bottom_best > top_best || bottom_best.is_nan();
+                let best = if lower { bottom_best } else { top_best };
+                *a = if lower { bottom_index } else { top_index };
+                *d = if relu && best <= 0.0 { 0.0 } else { best };
             }
-            (*d, *a) = (self.activate(best), index);
         }
     }
 }
@@ -351,10 +389,17 @@ pub fn epilogue_grad(
             }
             let argmax = &argmax[plane * out_pixels..][..out_pixels];
             let out_w = w / 2;
-            for (p, ((&g, &v), &k)) in grad.iter().zip(values).zip(argmax).enumerate() {
-                if passes(v) {
-                    let k = usize::from(k);
-                    sums[(p / out_w * 2 + k / 2) * w + p % out_w * 2 + k % 2] = g;
+            if out_w == 0 {
+                return;
+            }
+            let rows = grad.chunks_exact(out_w).zip(values.chunks_exact(out_w));
+            for ((y, (grad, values)), argmax) in rows.enumerate().zip(argmax.chunks_exact(out_w)) {
+                let pair = &mut sums[2 * y * w..][..2 * w];
+                for (px, ((&g, &v), &k)) in grad.iter().zip(values).zip(argmax).enumerate() {
+                    if passes(v) {
+                        let k = usize::from(k);
+                        pair[(k / 2) * w + 2 * px + k % 2] = g;
+                    }
                 }
             }
         });
@@ -362,15 +407,34 @@ pub fn epilogue_grad(
 }
 
 /// The gradient of the bias of [`forward_with`], given the gradient `sums` of the convolution's
-/// sums ([`epilogue_grad`]): per channel, the sum over images and pixels (accumulated in f64,
-/// in a fixed order).
+/// sums ([`epilogue_grad`]): per channel (in parallel), the sum over images and pixels,
+/// accumulated in f64 in eight fixed lanes (a fixed order that vectorizes).
 pub fn bias_grad(sums: &[f32], shape: &ConvShape) -> Vec<f32> {
-    let hw = shape.pixels();
-    let mut totals = vec![0.0f64; shape.out_channels];
-    for (plane, values) in sums.chunks_exact(hw.max(1)).enumerate() {
-        totals[plane % shape.out_channels] += values.iter().map(|&v| f64::from(v)).sum::<f64>();
-    }
-    totals.into_iter().map(|t| t as f32).collect()
+    let (hw, channels) = (shape.pixels(), shape.out_channels);
+    assert_eq!(sums.len(), shape.batch * channels * hw, "gradient size");
+    (0..channels)
+        .into_par_iter()
+        .map(|o| {
+            let mut lanes = [0.0f64; 8];
+            let mut rest = 0.0f64;
+            for image in 0..shape.batch {
+                let plane = &sums[(image * channels + o) * hw..][..hw];
+                let mut chunks = plane.chunks_exact(8);
+                for chunk in &mut chunks {
+                    lanes
+                        .iter_mut()
+                        .zip(chunk)
+                        .for_each(|(l, &v)| *l += f64::from(v));
+                }
+                rest += chunks
+                    .remainder()
+                    .iter()
+                    .map(|&v| f64::from(v))
+                    .sum::<f64>();
+            }
+            (lanes.iter().sum::<f64>() + rest) as f32
+        })
+        .collect()
 }
 
 /// The gradient with respect to the input of [`forward`], given the output gradient `grad`: the
