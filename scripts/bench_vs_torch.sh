@@ -90,7 +90,7 @@ IFS=, read -ra list <<< "$widths"
 for k in "${list[@]}"; do
     label=$([ "$k" = 1 ] && echo full || echo "1/$k")
     mine=$(awk -F'|' -v w=" $label " '$2 == w && $4 ~ /gd primal/ {gsub(/ /, "", $6); print $6}' <<< "$ours")
-    torch=$(awk -v w="1/$k" '$4 == w {print $7}' <<< "$theirs")
+    torch=$(awk -v w="1/$k" '$1 == "torch" && $4 == w {print $7}' <<< "$theirs")
     if [ -n "$torch" ] && [ -n "$mine" ]; then
         ratio=$(awk -v a="$mine" -v b="$torch" 'BEGIN {printf "%.2f", a / b}')
     else

@@ -12,7 +12,7 @@ shape (forward, input gradient, weight gradient; median ms), rows keyed like
 `mirrorburn bench --parts conv`: `| torch 1/<k> | <in>-<out>@<side> | <n> | fwd | dgrad | wgrad |`.
 With --ops, also the step per op as `mirrorburn bench --parts ops` times it (each conv block
 with its ReLU and pool, the classifier with the loss; forward, and forward + (out * r).sum()
-backward less the forward; cores = process CPU time / wall time), rows
+backward less the forward and less that loss on a leaf; cores = process CPU time / wall time), rows
 `| torch ops 1/<k> | <op> | fwd ms | bwd ms | cores fwd | cores fwd+bwd |`.
 """
 import argparse
@@ -166,9 +166,11 @@ def op_rows(width_divisor, batch_size, repeats, device):
         r = torch.randn_like(block())
         fwd = timed(repeats, device, block)
         both = timed(repeats, device, lambda: (block() * r).sum().backward())
+        leaf = torch.randn_like(r, requires_grad=True)
+        loss = timed(repeats, device, lambda: (leaf * r).sum().backward())
         index += 1
         label = f"block {index} {in_channels}-{out_channels}@{side}" + (" +pool" if pool else "")
-        rows.append((label, fwd, both))
+        rows.append((label, fwd, (both[0] - loss[0], both[1])))
         in_channels = out_channels
     features = torch.randn(batch_size, in_channels, device=device, requires_grad=True)
     weight = torch.randn(10, in_channels, device=device, requires_grad=True)

@@ -2,9 +2,10 @@
 //! the linear classifier with the cross-entropy, and the mirror step, forward and backward, in
 //! milliseconds and cores busy (process CPU time over wall time), next to the whole step. Each
 //! op is timed alone on autodiff tensors of its layer's shape, the backward pass as
-//! `(out * r).sum().backward()` less the forward (so it includes one product with `r` and its
-//! gradient; `scripts/torch_reference.py --ops` times PyTorch the same way). On `flex` the
-//! blocks run our fused kernels ([`conv3x3_relu`]) unless `MIRRORBURN_CONV=burn`.
+//! `(out * r).sum().backward()` less the forward and less the same loss on a leaf of the
+//! output's shape (the product with `r` and its gradient, which the training step does not
+//! have); `scripts/torch_reference.py --ops` times PyTorch the same way. On `flex` the blocks
+//! run our fused kernels ([`conv3x3_relu`]) unless `MIRRORBURN_CONV=burn`.
 
 use std::time::Instant;
 
@@ -63,13 +64,14 @@ fn timed(repeats: usize, device: &Device, mut work: impl FnMut()) -> (f64, f64) 
     (median(times), cores)
 }
 
-/// An op's row from its forward and its forward + backward timings.
-fn row(op: String, count: usize, forward: (f64, f64), both: (f64, f64)) -> OpRow {
+/// An op's row from its forward and its forward + backward timings, less `loss_ms` (the
+/// loss's own forward and backward).
+fn row(op: String, count: usize, forward: (f64, f64), both: (f64, f64), loss_ms: f64) -> OpRow {
     OpRow {
         op,
         count,
         forward_ms: forward.0,
-        backward_ms: (both.0 - forward.0).max(0.0),
+        backward_ms: (both.0 - forward.0 - loss_ms).max(0.0),
         forward_cores: forward.1,
         backward_cores: both.1,
     }
@@ -106,6 +108,10 @@ pub fn op_rows(
         let both = timed(repeats, &device, || {
             drop((block() * r.clone()).sum().backward())
         });
+        let leaf = Tensor::<4>::random(out_dims, normal, &device).require_grad();
+        let loss = timed(repeats, &device, || {
+            drop((leaf.clone() * r.clone()).sum().backward())
+        });
         let label = format!(
             "block {} {}-{}@{}{}",
             index + 1,
@@ -114,7 +120,7 @@ pub fn op_rows(
             side,
             if pool { " +pool" } else { "" }
         );
-        rows.push(row(label, 1, forward, both));
+        rows.push(row(label, 1, forward, both, loss.0));
     }
     let channels = shapes.last().expect("13 layers").out_channels;
     let features = Tensor::<2>::random([batch_size, channels], normal, &device).require_grad();
@@ -126,7 +132,7 @@ pub fn op_rows(
     let loss = || loss_fn.forward(model.classifier.forward(features.clone()), targets.clone());
     let forward = timed(repeats, &device, || drop(loss()));
     let both = timed(repeats, &device, || drop(loss().backward()));
-    rows.push(row("linear + cross-entropy".into(), 1, forward, both));
+    rows.push(row("linear + cross-entropy".into(), 1, forward, both, 0.0));
 
     let batch = synthetic_batch(batch_size, 1, &device);
     let step = || {

@@ -189,11 +189,16 @@ impl Epilogue<'_> {
         }
     }
 
-    fn activate(&self, value: f32) -> f32 {
-        if self.relu && value <= 0.0 {
-            0.0
-        } else {
-            value
+    /// Adds `bias` to `plane` and applies the ReLU if any, in place: two loops without a test
+    /// inside, so that both vectorize.
+    fn activate_in_place(&self, plane: &mut [f32], bias: f32) {
+        if self.relu {
+            for v in plane {
+                let value = *v + bias;
+                *v = if value <= 0.0 { 0.0 } else { value };
+            }
+        } else if bias != 0.0 {
+            plane.iter_mut().for_each(|v| *v += bias);
         }
     }
 
@@ -208,17 +213,8 @@ impl Epilogue<'_> {
         argmax: &mut [u8],
     ) {
         if !self.pool {
-            // Two loops without a test inside, so that both vectorize.
-            if self.relu {
-                for (d, &s) in dst.iter_mut().zip(src) {
-                    let value = s + bias;
-                    *d = if value <= 0.0 { 0.0 } else { value };
-                }
-            } else {
-                for (d, &s) in dst.iter_mut().zip(src) {
-                    *d = s + bias;
-                }
-            }
+            dst.copy_from_slice(src);
+            self.activate_in_place(dst, bias);
             return;
         }
         let (w, out_w) = (shape.width, shape.width / 2);
@@ -326,12 +322,8 @@ pub fn forward_with(x: &[f32], weight: &[f32], shape: &ConvShape, epilogue: Epil
                 );
                 let bias = |o: usize| epilogue.bias.map_or(0.0, |bias| bias[o]);
                 if direct {
-                    if epilogue.bias.is_some() || epilogue.relu {
-                        for (o, plane) in out.chunks_exact_mut(hw).enumerate() {
-                            plane
-                                .iter_mut()
-                                .for_each(|v| *v = epilogue.activate(*v + bias(o)));
-                        }
+                    for (o, plane) in out.chunks_exact_mut(hw).enumerate() {
+                        epilogue.activate_in_place(plane, bias(o));
                     }
                     return;
                 }
