@@ -28,9 +28,9 @@ threads=$(nproc)
 parts=step,ops conv_flag=""
 [ "$backend" = flex ] && parts=step,conv,ops conv_flag=--conv-layers
 ours=$("$binary" bench --backend "$backend" --parts "$parts" --step-widths "$widths" \
-    --batch-size "$batch" --repeats "$repeats" | tee /dev/stderr)
+    --batch-size "$batch" --repeats "$repeats" | tee >(cat >&2))
 theirs=$("${PYTHON:-python3}" scripts/torch_reference.py --width-divisors "$widths" --batch-size "$batch" \
-    --repeats "$repeats" --threads "$threads" --device "$torch_device" $conv_flag --ops | tee /dev/stderr) || theirs=""
+    --repeats "$repeats" --threads "$threads" --device "$torch_device" $conv_flag --ops | tee >(cat >&2)) || theirs=""
 if [ -n "$conv_flag" ] && [ -n "$theirs" ]; then
     echo
     echo "Convolution per layer shape, ms (ratio = PyTorch ms / mirrorburn ms; > 1: mirrorburn is faster)"

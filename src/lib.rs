@@ -1,7 +1,7 @@
 //! mirrorburn: mirror-descent training and implicit-bias diagnostics on the Burn stack.
 //!
 //! Floors, from the ground up (nothing imports upward): `closeness`, `device_read` -> `conv` -> `optim`, `model`, `data`,
-//! `backend`, `fsutil`, `plot` -> `config` -> `diagnostics`, `rundir` -> `train` -> `report`, `toy` ->
+//! `backend`, `fsutil`, `heap`, `plot` -> `config` -> `diagnostics`, `rundir` -> `train` -> `report`, `toy` ->
 //! `sweep` -> `commands`; `learner` (burn-train metrics) sits on `diagnostics`.
 //!
 //! Features: `cli` (default) compiles everything the `mirrorburn` program needs; without it the
@@ -27,6 +27,8 @@ pub mod device_read;
 pub mod diagnostics;
 #[cfg(feature = "cli")]
 pub mod fsutil;
+#[cfg(feature = "cli")]
+pub mod heap;
 #[cfg(feature = "learner")]
 pub mod learner;
 pub mod model;

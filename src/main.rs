@@ -94,6 +94,8 @@ enum Command {
 }
 
 fn main() {
+    // A performance setting only: where the allocator refuses it, training is slower, not wrong.
+    mirrorburn::heap::keep_freed_buffers();
     if let Err(error) = run(Cli::parse()) {
         eprintln!("error: {}", message(&error));
         let incomplete = error.downcast_ref::<sweep::SweepIncomplete>().is_some();
