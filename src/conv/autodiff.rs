@@ -97,13 +97,7 @@ fn forward(
     relu: bool,
     pool: bool,
 ) -> (FloatTensor<Flex>, State) {
-    let bias_values = bias.as_ref().map(host_f32);
-    let epilogue = Epilogue {
-        bias: bias_values.as_deref(),
-        relu,
-        pool,
-    };
-    let (out, output) = forward_tensor(&x, &weight, epilogue);
+    let (out, output) = forward_tensor(&x, &weight, bias.as_ref(), relu, pool);
     let state = State {
         x,
         weight,

@@ -68,12 +68,7 @@ impl Conv3x3Backend for Flex {
         relu: bool,
         pool: bool,
     ) -> FloatTensor<Self> {
-        let epilogue = Epilogue {
-            bias: None,
-            relu,
-            pool,
-        };
-        forward_tensor(&x, &weight, epilogue).0
+        forward_tensor(&x, &weight, None, relu, pool).0
     }
 
     fn conv3x3_bias(
@@ -83,25 +78,28 @@ impl Conv3x3Backend for Flex {
         relu: bool,
         pool: bool,
     ) -> FloatTensor<Self> {
-        let epilogue = Epilogue {
-            bias: Some(&host_f32(&bias)),
-            relu,
-            pool,
-        };
-        forward_tensor(&x, &weight, epilogue).0
+        forward_tensor(&x, &weight, Some(&bias), relu, pool).0
     }
 }
 
-/// [`kernels::forward_with`] on flex tensors: the output tensor and the kernel's output (whose
-/// `argmax` the backward step needs).
+/// [`kernels::forward_with`] on flex tensors, with the epilogue `bias`, `relu`, `pool`: the
+/// output tensor and the kernel's output (whose `argmax` the backward step needs).
 fn forward_tensor(
     x: &FloatTensor<Flex>,
     weight: &FloatTensor<Flex>,
-    epilogue: Epilogue,
+    bias: Option<&FloatTensor<Flex>>,
+    relu: bool,
+    pool: bool,
 ) -> (FloatTensor<Flex>, kernels::Output) {
     let shape = conv_shape(x, weight);
+    let bias = bias.map(host_f32);
+    let epilogue = Epilogue {
+        bias: bias.as_deref(),
+        relu,
+        pool,
+    };
     let mut output = kernels::forward_with(&host_f32(x), &host_f32(weight), &shape, epilogue);
-    let (height, width) = if epilogue.pool {
+    let (height, width) = if pool {
         (shape.height / 2, shape.width / 2)
     } else {
         (shape.height, shape.width)

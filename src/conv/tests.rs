@@ -124,4 +124,3 @@ fn without_autodiff_non_square_images_match_burn() {
         assert_close(&ours, &burns, &format!("seed {seed}: {block:?}"));
     }
 }
-
