@@ -24,8 +24,6 @@ use crate::optim::{MirrorDescentConfig, Potential};
 pub struct OpRow {
     /// What was timed, e.g. `block 3 64-128@16` or `linear + cross-entropy`.
     pub op: String,
-    /// How many times the step runs it.
-    pub count: usize,
     /// Forward milliseconds (median).
     pub forward_ms: f64,
     /// Backward milliseconds (median of forward + backward, less the forward).
@@ -66,10 +64,9 @@ fn timed(repeats: usize, device: &Device, mut work: impl FnMut()) -> (f64, f64) 
 
 /// An op's row from its forward and its forward + backward timings, less `loss_ms` (the
 /// loss's own forward and backward).
-fn row(op: String, count: usize, forward: (f64, f64), both: (f64, f64), loss_ms: f64) -> OpRow {
+fn row(op: String, forward: (f64, f64), both: (f64, f64), loss_ms: f64) -> OpRow {
     OpRow {
         op,
-        count,
         forward_ms: forward.0,
         backward_ms: (both.0 - forward.0 - loss_ms).max(0.0),
         forward_cores: forward.1,
@@ -120,7 +117,7 @@ pub fn op_rows(
             side,
             if pool { " +pool" } else { "" }
         );
-        rows.push(row(label, 1, forward, both, loss.0));
+        rows.push(row(label, forward, both, loss.0));
     }
     let channels = shapes.last().expect("13 layers").out_channels;
     let features = Tensor::<2>::random([batch_size, channels], normal, &device).require_grad();
@@ -132,7 +129,7 @@ pub fn op_rows(
     let loss = || loss_fn.forward(model.classifier.forward(features.clone()), targets.clone());
     let forward = timed(repeats, &device, || drop(loss()));
     let both = timed(repeats, &device, || drop(loss().backward()));
-    rows.push(row("linear + cross-entropy".into(), 1, forward, both, 0.0));
+    rows.push(row("linear + cross-entropy".into(), forward, both, 0.0));
 
     let batch = synthetic_batch(batch_size, 1, &device);
     let step = || {
@@ -142,7 +139,6 @@ pub fn op_rows(
     let whole = timed(repeats, &device, || drop(step()));
     rows.push(OpRow {
         op: "whole forward + backward".into(),
-        count: 1,
         forward_ms: 0.0,
         backward_ms: whole.0,
         forward_cores: 0.0,
@@ -172,7 +168,6 @@ pub fn op_rows(
         };
         rows.push(OpRow {
             op: label,
-            count: 1,
             forward_ms: 0.0,
             backward_ms: median(times),
             forward_cores: 0.0,
@@ -196,7 +191,7 @@ pub fn op_table(rows: &[OpRow], width_divisor: usize, batch_size: usize, backend
     let mut ops_total = 0.0;
     for row in rows {
         if !row.op.starts_with("whole") && !row.op.starts_with("mirror") {
-            ops_total += row.count as f64 * (row.forward_ms + row.backward_ms);
+            ops_total += row.forward_ms + row.backward_ms;
         }
         out.push_str(&format!(
             "| {} | {:.2} | {:.2} | {:.2} | {:.2} |\n",

@@ -12,6 +12,11 @@
 //! in_channels taps of a pixel contiguous), the column-major left operand the GEMM reads without
 //! packing (2.4x faster at 64-64@32, 2-4x on the 8-16 channel layers of width/8, than the
 //! row-major one, whose reduction dimension was contiguous in both operands).
+//!
+//! [`forward_with`] applies an [`Epilogue`] (bias, ReLU, 2x2 max pool) while it copies the GEMM's
+//! result into NCHW order, keeping the window index of each maximum; [`epilogue_grad`] turns the
+//! output gradient back into the gradient of the convolution's sums, and [`bias_grad`] sums it
+//! per channel.
 
 use std::cell::RefCell;
 
