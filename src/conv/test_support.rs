@@ -21,7 +21,7 @@ pub const TOLERANCE: Tolerance = Tolerance {
 };
 
 /// Output, input gradient and weight gradient of `conv(x, w)` under the loss `sum(conv * r)`.
-fn conv_and_grads(
+pub fn conv_and_grads(
     conv: impl Fn(Tensor<4>, Tensor<4>) -> Tensor<4>,
     x: &Tensor<4>,
     w: &Tensor<4>,

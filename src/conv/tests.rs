@@ -4,7 +4,7 @@
 
 use burn::tensor::{Device, Distribution, Tensor};
 
-use super::test_support::{Block, assert_block_matches_burn, assert_close, values};
+use super::test_support::{Block, assert_block_matches_burn, assert_close, conv_and_grads, values};
 use crate::test_support::test_seed;
 
 #[test]
@@ -82,21 +82,8 @@ fn a_nan_in_the_input_spreads_as_in_burn() {
             6
         };
         let r = Tensor::<4>::random([3, 5, out_side, out_side], normal, &device);
-        let run = |ours: bool| {
-            let (x, w) = (x.clone().require_grad(), w.clone().require_grad());
-            let out = if ours {
-                block.ours(x.clone(), w.clone(), None)
-            } else {
-                block.burns(x.clone(), w.clone(), None)
-            };
-            let grads = (out.clone() * r.clone()).sum().backward();
-            [
-                values(out.inner()),
-                values(x.grad(&grads).expect("input gradient")),
-                values(w.grad(&grads).expect("weight gradient")),
-            ]
-        };
-        let (ours, burns) = (run(true), run(false));
+        let ours = conv_and_grads(|x, w| block.ours(x, w, None), &x, &w, &r);
+        let burns = conv_and_grads(|x, w| block.burns(x, w, None), &x, &w, &r);
         assert!(
             ours[0].iter().any(|v| v.is_nan()) && burns[0].iter().any(|v| v.is_nan()),
             "seed {seed}: {block:?}: the NaN reaches the output"
