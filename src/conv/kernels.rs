@@ -13,6 +13,9 @@
 //! packing (2.4x faster at 64-64@32, 2-4x on the 8-16 channel layers of width/8, than the
 //! row-major one, whose reduction dimension was contiguous in both operands).
 //!
+//! On CPUs with AVX-512 the forward pass (and so the input gradient) of images at least 16 wide
+//! with at least 8 input channels runs the [`direct`] kernel instead of im2col + GEMM.
+//!
 //! [`forward_with`] applies an [`Epilogue`] (bias, ReLU, 2x2 max pool) while it copies the GEMM's
 //! result into NCHW order, keeping the window index of each maximum; [`epilogue_grad`] turns the
 //! output gradient back into the gradient of the convolution's sums, and [`bias_grad`] sums it
@@ -22,6 +25,7 @@ use std::cell::RefCell;
 
 use rayon::prelude::*;
 
+use super::direct;
 use super::gemm::gemm;
 
 /// Output positions (images x pixels) a chunk's GEMM aims for.
@@ -207,22 +211,27 @@ impl Epilogue<'_> {
         }
     }
 
-    /// Writes one channel plane of one image: `src` holds its `height x width` sums, `dst` gets
-    /// the output plane, `argmax` (pooling only) the window index of each maximum.
+    /// Writes one channel plane of one image: `src` holds its `height` rows of `width` sums, row
+    /// `y` at `y * src_row`; `dst` gets the output plane, `argmax` (pooling only) the window index
+    /// of each maximum.
     fn write_plane(
         &self,
         src: &[f32],
+        src_row: usize,
         bias: f32,
         shape: &ConvShape,
         dst: &mut [f32],
         argmax: &mut [u8],
     ) {
+        let w = shape.width;
         if !self.pool {
-            dst.copy_from_slice(src);
+            for (y, row) in dst.chunks_exact_mut(w).enumerate() {
+                row.copy_from_slice(&src[y * src_row..][..w]);
+            }
             self.activate_in_place(dst, bias);
             return;
         }
-        let (w, out_w) = (shape.width, shape.width / 2);
+        let out_w = w / 2;
         if out_w == 0 {
             return;
         }
@@ -230,8 +239,9 @@ impl Epilogue<'_> {
             .chunks_exact_mut(out_w)
             .zip(argmax.chunks_exact_mut(out_w));
         let relu = self.relu;
-        for ((dst, argmax), pair) in rows.zip(src.chunks_exact(2 * w)) {
-            let (top, bottom) = pair.split_at(w);
+        for (y, (dst, argmax)) in rows.enumerate() {
+            let top = &src[2 * y * src_row..][..w];
+            let bottom = &src[(2 * y + 1) * src_row..][..w];
             let windows = top.chunks_exact(2).zip(bottom.chunks_exact(2));
             for ((d, a), (t, b)) in dst.iter_mut().zip(argmax.iter_mut()).zip(windows) {
                 // Burn's scan of the window in row-major order, where a later value wins if it
@@ -299,6 +309,12 @@ pub fn forward_with(x: &[f32], weight: &[f32], shape: &ConvShape, epilogue: Epil
     } else {
         (0..chunks).map(|_| <&mut [u8]>::default()).collect()
     };
+    let direct = direct::suits(shape).then(|| {
+        (
+            direct::Weights::new(weight, shape, false),
+            direct::Grid::of(shape),
+        )
+    });
     output
         .values
         .par_chunks_mut(per_chunk * out_image)
@@ -308,13 +324,46 @@ pub fn forward_with(x: &[f32], weight: &[f32], shape: &ConvShape, epilogue: Epil
             let images = out.len() / out_image;
             let columns = images * hw;
             let x = &x[chunk * per_chunk * in_image..][..images * in_image];
+            let bias = |o: usize| epilogue.bias.map_or(0.0, |bias| bias[o]);
+            // Writes channel `o` of image `image`, whose sums are in `src` with rows `src_row`
+            // apart, into the chunk's `out` and `argmax`.
+            let write = |out: &mut [f32],
+                         argmax: &mut [u8],
+                         (image, o): (usize, usize),
+                         src: &[f32],
+                         src_row: usize| {
+                let at = (image * out_channels + o) * out_pixels;
+                let argmax = if epilogue.pool {
+                    &mut argmax[at..][..out_pixels]
+                } else {
+                    &mut []
+                };
+                let dst = &mut out[at..][..out_pixels];
+                epilogue.write_plane(src, src_row, bias(o), shape, dst, argmax);
+            };
+            if let Some((weights, grid)) = &direct {
+                let (padded, sums) = (
+                    shape.in_channels * grid.plane,
+                    out_channels * grid.positions,
+                );
+                with_buffers(padded, sums, |padded, sums| {
+                    for (image, x) in x.chunks_exact(in_image).enumerate() {
+                        direct::pad(x, shape, grid, padded);
+                        direct::convolve(padded, weights, grid, sums);
+                        for (o, plane) in sums.chunks_exact(grid.positions).enumerate() {
+                            write(out, argmax, (image, o), plane, grid.row);
+                        }
+                    }
+                });
+                return;
+            }
             // With one image and no pooling the GEMM's result is the output's layout.
-            let direct = images == 1 && !epilogue.pool;
-            let staging = if direct { 0 } else { out_channels * columns };
+            let in_place = images == 1 && !epilogue.pool;
+            let staging = if in_place { 0 } else { out_channels * columns };
             with_buffers(depth * columns, staging, |cols, staged| {
                 im2col(x, images, shape, cols);
                 // result(pixel j, channel o) at o * columns + j
-                let result: &mut [f32] = if direct { &mut *out } else { staged };
+                let result: &mut [f32] = if in_place { &mut *out } else { staged };
                 gemm(
                     (columns, out_channels, depth),
                     result,
@@ -325,8 +374,7 @@ pub fn forward_with(x: &[f32], weight: &[f32], shape: &ConvShape, epilogue: Epil
                     (1, depth),
                     false,
                 );
-                let bias = |o: usize| epilogue.bias.map_or(0.0, |bias| bias[o]);
-                if direct {
+                if in_place {
                     for (o, plane) in out.chunks_exact_mut(hw).enumerate() {
                         epilogue.activate_in_place(plane, bias(o));
                     }
@@ -335,14 +383,7 @@ pub fn forward_with(x: &[f32], weight: &[f32], shape: &ConvShape, epilogue: Epil
                 // [channel][image][pixel] -> [image][channel][pixel]
                 for (o, row) in staged.chunks_exact(columns).enumerate() {
                     for (image, pixels) in row.chunks_exact(hw).enumerate() {
-                        let at = (image * out_channels + o) * out_pixels;
-                        let dst = &mut out[at..][..out_pixels];
-                        let argmax = if epilogue.pool {
-                            &mut argmax[at..][..out_pixels]
-                        } else {
-                            &mut []
-                        };
-                        epilogue.write_plane(pixels, bias(o), shape, dst, argmax);
+                        write(out, argmax, (image, o), pixels, shape.width);
                     }
                 }
             });
@@ -439,12 +480,11 @@ pub fn bias_grad(sums: &[f32], shape: &ConvShape) -> Vec<f32> {
 pub fn input_grad(grad: &[f32], weight: &[f32], shape: &ConvShape) -> Vec<f32> {
     let (cin, cout) = (shape.in_channels, shape.out_channels);
     assert_eq!(weight.len(), cout * cin * 9, "weight size");
-    let mut flipped = vec![0.0f32; weight.len()];
-    for o in 0..cout {
-        for c in 0..cin {
-            for tap in 0..9 {
-                flipped[(c * cout + o) * 9 + 8 - tap] = weight[(o * cin + c) * 9 + tap];
-            }
+    // Written in order, nine reversed taps at a time (the scattered single writes cost more).
+    let mut flipped = Vec::with_capacity(weight.len());
+    for c in 0..cin {
+        for o in 0..cout {
+            flipped.extend(weight[(o * cin + c) * 9..][..9].iter().rev());
         }
     }
     forward(grad, &flipped, &shape.transposed())

@@ -19,6 +19,7 @@
 //! `conv2d`, `relu` and `max_pool2d` instead, for comparisons.
 
 mod autodiff;
+pub mod direct;
 pub mod gemm;
 pub mod kernels;
 

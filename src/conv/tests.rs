@@ -49,16 +49,20 @@ fn the_bias_and_a_constant_input_behave_as_in_burn() {
     let device = Device::flex().autodiff();
     device.seed(seed);
     let normal = Distribution::Normal(0.0, 1.0);
-    let x = Tensor::<4>::random([4, 3, 8, 8], normal, &device);
-    let w = Tensor::<4>::random([6, 3, 3, 3], normal, &device);
-    let b = Tensor::<1>::random([6], normal, &device);
-    for block in [Block::Conv, Block::Relu, Block::ReluPool] {
-        let [ours, burns] = with_bias(block, &x, &w, &b);
-        for (part, (ours, burns)) in ["output", "weight gradient", "bias gradient"]
-            .iter()
-            .zip(ours.iter().zip(&burns))
-        {
-            assert_close(ours, burns, &format!("seed {seed}: {block:?} {part}"));
+    // im2col + GEMM, and (on AVX-512 CPUs) the direct kernel: 17 wide, 9 in, 10 out channels.
+    for ([batch, cin, h, w], cout) in [([4, 3, 8, 8], 6), ([2, 9, 18, 17], 10)] {
+        let x = Tensor::<4>::random([batch, cin, h, w], normal, &device);
+        let w = Tensor::<4>::random([cout, cin, 3, 3], normal, &device);
+        let b = Tensor::<1>::random([cout], normal, &device);
+        for block in [Block::Conv, Block::Relu, Block::ReluPool] {
+            let [ours, burns] = with_bias(block, &x, &w, &b);
+            for (part, (ours, burns)) in ["output", "weight gradient", "bias gradient"]
+                .iter()
+                .zip(ours.iter().zip(&burns))
+            {
+                let context = format!("seed {seed}: {:?} {block:?} {part}", x.dims());
+                assert_close(ours, burns, &context);
+            }
         }
     }
 }
@@ -103,11 +107,18 @@ fn without_autodiff_non_square_images_match_burn() {
     let device = Device::flex();
     device.seed(seed);
     let normal = Distribution::Normal(0.0, 1.0);
-    let x = Tensor::<4>::random([3, 5, 4, 6], normal, &device);
-    let w = Tensor::<4>::random([7, 5, 3, 3], normal, &device);
-    for block in [Block::Conv, Block::Relu, Block::ReluPool] {
-        let ours = values(block.ours(x.clone(), w.clone(), None));
-        let burns = values(block.burns(x.clone(), w.clone(), None));
-        assert_close(&ours, &burns, &format!("seed {seed}: {block:?}"));
+    // The second shape takes the direct kernel on AVX-512 CPUs.
+    for ([batch, cin, h, w], cout) in [([3, 5, 4, 6], 7), ([2, 8, 5, 19], 3)] {
+        let x = Tensor::<4>::random([batch, cin, h, w], normal, &device);
+        let w = Tensor::<4>::random([cout, cin, 3, 3], normal, &device);
+        for block in [Block::Conv, Block::Relu, Block::ReluPool] {
+            let ours = values(block.ours(x.clone(), w.clone(), None));
+            let burns = values(block.burns(x.clone(), w.clone(), None));
+            assert_close(
+                &ours,
+                &burns,
+                &format!("seed {seed}: {:?} {block:?}", x.dims()),
+            );
+        }
     }
 }

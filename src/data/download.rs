@@ -79,7 +79,7 @@ pub const DOWNLOAD_STALL_TIMEOUT: Duration = Duration::from_secs(60);
 /// Downloads `url` to `dest`, checking its MD5 against `expected_md5`. The bytes go to a
 /// temporary file that is renamed into place only after the checksum matches, so `dest` is
 /// never half-written. Shows a progress bar when `progress` is set. Fails when the server does
-/// not answer or sends nothing for [`DOWNLOAD_STALL_TIMEOUT`].
+/// not answer or sends nothing for `DOWNLOAD_STALL_TIMEOUT`.
 pub fn fetch(url: &str, dest: &Path, expected_md5: &str, progress: bool) -> Result<(), DataError> {
     fetch_with_timeout(url, dest, expected_md5, progress, DOWNLOAD_STALL_TIMEOUT)
 }
