@@ -17,7 +17,8 @@
 
 #[cfg(target_arch = "x86_64")]
 use std::arch::x86_64::{
-    __m512, _mm512_fmadd_ps, _mm512_loadu_ps, _mm512_set1_ps, _mm512_setzero_ps, _mm512_storeu_ps,
+    __m512, _mm512_fmadd_ps, _mm512_loadu_ps, _mm512_reduce_add_ps, _mm512_set1_ps,
+    _mm512_setzero_ps, _mm512_storeu_ps,
 };
 
 use super::kernels::ConvShape;
@@ -46,6 +47,18 @@ pub fn available() -> bool {
     }
     #[cfg(not(target_arch = "x86_64"))]
     false
+}
+
+/// The most output channels the direct weight gradient is used for: from 64 up (full width)
+/// the GEMM on the transposed im2col is as fast or faster (the tile's lane sums and its 12
+/// loads per 27 multiply-adds cost more than the im2col saves); with 8-16 (width/8) the direct
+/// one takes half the time.
+const MAX_GRAD_OUT_CHANNELS: usize = 32;
+
+/// Whether [`super::kernels::weight_grad`] takes the direct path for `shape` and input `x`:
+/// [`suits`], at most [`MAX_GRAD_OUT_CHANNELS`] output channels, and every input [`finite`].
+pub fn suits_weight_grad(shape: &ConvShape, x: &[f32]) -> bool {
+    suits(shape) && shape.out_channels <= MAX_GRAD_OUT_CHANNELS && finite(x)
 }
 
 /// Whether [`super::kernels::forward_with`] takes the direct path for `shape` on this CPU
@@ -200,9 +213,13 @@ unsafe fn tile(
         let plane = base.wrapping_add(c * grid.plane);
         for offset in offsets.iter().flatten() {
             let at = plane.wrapping_add(*offset);
-            // SAFETY: in bounds by the caller's contract.
-            let inputs: [__m512; VECTORS] =
-                std::array::from_fn(|v| unsafe { _mm512_loadu_ps(at.add(16 * v)) });
+            // Loops, not closures, in this function: a closure would not inherit its target
+            // feature, and the intrinsics inside would become calls.
+            let mut inputs = [_mm512_setzero_ps(); VECTORS];
+            for (v, input) in inputs.iter_mut().enumerate() {
+                // SAFETY: in bounds by the caller's contract.
+                *input = unsafe { _mm512_loadu_ps(at.add(16 * v)) };
+            }
             for (o, row) in acc.iter_mut().enumerate() {
                 // SAFETY: CHANNELS weights per tap, inside `taps` by the caller's contract.
                 let w = _mm512_set1_ps(unsafe { *weights.add(o) });
@@ -220,6 +237,154 @@ unsafe fn tile(
             unsafe { _mm512_storeu_ps(out.add(16 * v), *sum) };
         }
     }
+}
+
+/// Output channels per tile of the weight gradient: 3 x 9 taps = 27 accumulators.
+pub const GRAD_CHANNELS: usize = 3;
+
+/// Copies one image's output gradient `[out_channels, height, width]` onto the padded grid:
+/// `out_channels` rounded up to [`GRAD_CHANNELS`] planes of [`Grid::positions`] values, zero at
+/// every position that is not an output (and in the extra planes).
+pub fn pad_grad(grad: &[f32], shape: &ConvShape, grid: &Grid, padded: &mut [f32]) {
+    let (h, w) = (shape.height, shape.width);
+    let planes = shape.out_channels.div_ceil(GRAD_CHANNELS) * GRAD_CHANNELS;
+    assert_eq!(
+        padded.len(),
+        planes * grid.positions,
+        "padded gradient size"
+    );
+    for (channel, plane) in padded.chunks_exact_mut(grid.positions).enumerate() {
+        if channel >= shape.out_channels {
+            plane.fill(0.0);
+            continue;
+        }
+        let source = &grad[channel * h * w..][..h * w];
+        for (y, row) in source.chunks_exact(w).enumerate() {
+            plane[y * grid.row..][..w].copy_from_slice(row);
+            plane[y * grid.row + w..][..2].fill(0.0);
+        }
+        plane[h * grid.row..].fill(0.0);
+    }
+}
+
+/// Whether the direct weight gradient of input `x` equals the definition: every value finite.
+/// The tiles also multiply the zero gradient of the positions that are not outputs with inputs
+/// of the first and last columns; an infinite or NaN input there would give NaN where the
+/// definition has no product (masking those positions made the tile twice as slow).
+fn finite(x: &[f32]) -> bool {
+    // Blocks with a branch-free test inside, so that it vectorizes.
+    x.chunks(256)
+        .all(|block| block.iter().fold(true, |ok, v| ok & v.is_finite()))
+}
+
+/// Adds the weight gradient of `images` images to `dw` (`[out_channels, in_channels, 3, 3]`):
+/// `padded` holds their inputs (each from [`pad`]), `grads` their output gradients (each from
+/// [`pad_grad`]). Per tile of [`GRAD_CHANNELS`] output channels and one input channel, 27
+/// accumulators run over all positions of all the images, then are summed across lanes.
+///
+/// # Panics
+/// Where [`available`] is false, or the slices do not fit the shapes.
+pub fn add_weight_grad(
+    padded: &[f32],
+    grads: &[f32],
+    shape: &ConvShape,
+    grid: &Grid,
+    images: usize,
+    dw: &mut [f32],
+) {
+    let (cin, cout) = (shape.in_channels, shape.out_channels);
+    let planes = cout.div_ceil(GRAD_CHANNELS) * GRAD_CHANNELS;
+    assert!(available(), "the direct convolution needs AVX-512F");
+    assert_eq!(padded.len(), images * cin * grid.plane, "padded size");
+    assert_eq!(
+        grads.len(),
+        images * planes * grid.positions,
+        "padded gradient size"
+    );
+    assert_eq!(dw.len(), cout * cin * 9, "weight gradient size");
+    assert_eq!(grid.positions % 16, 0, "whole vectors");
+    for first in (0..cout).step_by(GRAD_CHANNELS) {
+        for c in 0..cin {
+            // SAFETY: AVX-512F is present (asserted above). Per image, the tile reads the
+            // positions 0 .. positions of planes first .. first + GRAD_CHANNELS of its gradient
+            // (first + GRAD_CHANNELS <= planes), and the values offset .. offset + positions of
+            // input plane c, with offset <= 2 * row + 2 = plane - positions: all inside the
+            // slices, whose sizes are asserted above.
+            #[cfg(target_arch = "x86_64")]
+            let sums = unsafe { weight_tile(padded, grads, grid, (cin, planes), images, first, c) };
+            #[cfg(not(target_arch = "x86_64"))]
+            let sums = [[0.0f32; 9]; GRAD_CHANNELS];
+            for (o, taps) in sums.iter().enumerate().take(cout - first) {
+                let at = ((first + o) * cin + c) * 9;
+                dw[at..at + 9]
+                    .iter_mut()
+                    .zip(taps)
+                    .for_each(|(d, t)| *d += t);
+            }
+        }
+    }
+}
+
+/// The 27 sums of one weight-gradient tile: output channels `first ..` (+ [`GRAD_CHANNELS`]),
+/// input channel `c`, nine taps, over all positions of `images` images.
+///
+/// # Safety
+/// AVX-512F must be present, and the bounds listed in [`add_weight_grad`] must hold.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx512f")]
+unsafe fn weight_tile(
+    padded: &[f32],
+    grads: &[f32],
+    grid: &Grid,
+    (cin, planes): (usize, usize),
+    images: usize,
+    first: usize,
+    c: usize,
+) -> [[f32; 9]; GRAD_CHANNELS] {
+    let offsets: [usize; 9] = std::array::from_fn(|tap| tap / 3 * grid.row + tap % 3);
+    let mut acc = [[_mm512_setzero_ps(); 9]; GRAD_CHANNELS];
+    for image in 0..images {
+        let x = padded.as_ptr().wrapping_add((image * cin + c) * grid.plane);
+        let g = grads
+            .as_ptr()
+            .wrapping_add((image * planes + first) * grid.positions);
+        for j in (0..grid.positions).step_by(16) {
+            let mut gs = [_mm512_setzero_ps(); GRAD_CHANNELS];
+            for (o, gradient) in gs.iter_mut().enumerate() {
+                // SAFETY: in bounds by the caller's contract.
+                *gradient = unsafe { _mm512_loadu_ps(g.add(o * grid.positions + j)) };
+            }
+            // Constant bounds, so that both loops unroll and the accumulators stay in registers.
+            #[allow(clippy::needless_range_loop)]
+            for tap in 0..9 {
+                // SAFETY: in bounds by the caller's contract.
+                let input = unsafe { _mm512_loadu_ps(x.add(j + offsets[tap])) };
+                for o in 0..GRAD_CHANNELS {
+                    acc[o][tap] = _mm512_fmadd_ps(gs[o], input, acc[o][tap]);
+                }
+            }
+        }
+    }
+    // SAFETY: AVX-512F is present (this function's contract).
+    unsafe { lane_sums(&acc) }
+}
+
+/// The sum of the 16 lanes of each accumulator. Kept out of line: inlined, it made the compiler
+/// keep the accumulators of [`weight_tile`]'s loop on the stack (twice the time).
+///
+/// # Safety
+/// AVX-512F must be present.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx512f")]
+#[inline(never)]
+unsafe fn lane_sums(acc: &[[__m512; 9]; GRAD_CHANNELS]) -> [[f32; 9]; GRAD_CHANNELS] {
+    let mut sums = [[0.0f32; 9]; GRAD_CHANNELS];
+    for (sums, acc) in sums.iter_mut().zip(acc) {
+        for (sum, acc) in sums.iter_mut().zip(acc) {
+            *sum = _mm512_reduce_add_ps(*acc);
+        }
+    }
+    sums
 }
 
 #[cfg(test)]
@@ -334,5 +499,119 @@ mod tests {
                 assert_eq!(nan(&actual), nan(&expected), "{context}: NaN positions");
             }
         }
+    }
+
+    /// The weight gradient `[out, in, 3, 3]` in f64 from the definition, for `x` `[batch, in,
+    /// h, w]` and the output gradient `g` `[batch, out, h, w]`.
+    fn reference_weight_grad(x: &[f32], g: &[f32], shape: &ConvShape) -> Vec<f32> {
+        let (h, w, cin, cout) = (
+            shape.height,
+            shape.width,
+            shape.in_channels,
+            shape.out_channels,
+        );
+        let mut dw = vec![0.0f32; cout * cin * 9];
+        for (index, d) in dw.iter_mut().enumerate() {
+            let (o, c, tap) = (index / (cin * 9), index / 9 % cin, index % 9);
+            let mut sum = 0.0f64;
+            for image in 0..shape.batch {
+                for y in 0..h {
+                    for xx in 0..w {
+                        let (sy, sx) = (
+                            (y + tap / 3).wrapping_sub(1),
+                            (xx + tap % 3).wrapping_sub(1),
+                        );
+                        if sy < h && sx < w {
+                            let input = x[((image * cin + c) * h + sy) * w + sx];
+                            sum += f64::from(g[((image * cout + o) * h + y) * w + xx])
+                                * f64::from(input);
+                        }
+                    }
+                }
+            }
+            *d = sum as f32;
+        }
+        dw
+    }
+
+    #[test]
+    fn the_direct_weight_gradient_equals_the_definition() {
+        if !available() {
+            eprintln!("skipped: this CPU has no AVX-512F, so the direct kernel never runs here");
+            return;
+        }
+        let seed = test_seed(32);
+        let mut rng = StdRng::seed_from_u64(seed);
+        // Output channels around the 3-channel tiles, sizes around the 16-position vectors.
+        for (batch, cin, cout, h, w) in [
+            (1, 1, 1, 1, 1),
+            (2, 3, 4, 3, 5),
+            (3, 5, 7, 17, 16),
+            (2, 8, 8, 32, 33),
+        ] {
+            let shape = ConvShape {
+                batch,
+                in_channels: cin,
+                out_channels: cout,
+                height: h,
+                width: w,
+            };
+            let x = random(batch * cin * h * w, &mut rng);
+            let g = random(batch * cout * h * w, &mut rng);
+            let grid = Grid::of(&shape);
+            let planes = cout.div_ceil(GRAD_CHANNELS) * GRAD_CHANNELS;
+            let mut padded = vec![f32::NAN; batch * cin * grid.plane];
+            let mut grads = vec![f32::NAN; batch * planes * grid.positions];
+            for image in 0..batch {
+                let x = &x[image * cin * h * w..][..cin * h * w];
+                pad(
+                    x,
+                    &shape,
+                    &grid,
+                    &mut padded[image * cin * grid.plane..][..cin * grid.plane],
+                );
+                let g = &g[image * cout * h * w..][..cout * h * w];
+                let at = image * planes * grid.positions;
+                pad_grad(
+                    g,
+                    &shape,
+                    &grid,
+                    &mut grads[at..][..planes * grid.positions],
+                );
+            }
+            let mut actual = vec![0.0f32; cout * cin * 9];
+            add_weight_grad(&padded, &grads, &shape, &grid, batch, &mut actual);
+            let expected = reference_weight_grad(&x, &g, &shape);
+            if let Err(why) = Closeness::between_f32(&expected, &actual).check(TOLERANCE) {
+                panic!("seed {seed}, {batch}x{cin}-{cout}@{h}x{w}: {why}");
+            }
+        }
+    }
+
+    /// A NaN in the first column (where the direct tiles would multiply it with the zero
+    /// gradient of the positions that are not outputs) reaches only the weights the definition
+    /// gives it: [`kernels::weight_grad`] takes the GEMM path for such an input.
+    #[test]
+    fn a_nan_at_the_border_reaches_the_weight_gradient_as_in_the_definition() {
+        let seed = test_seed(33);
+        let mut rng = StdRng::seed_from_u64(seed);
+        let shape = ConvShape {
+            batch: 2,
+            in_channels: 8,
+            out_channels: 8,
+            height: 16,
+            width: 16,
+        };
+        let mut x = random(2 * 8 * 256, &mut rng);
+        let g = random(2 * 8 * 256, &mut rng);
+        x[(8 + 3) * 256 + 5 * 16] = f32::NAN; // image 1, channel 3, row 5, column 0
+        let expected = reference_weight_grad(&x, &g, &shape);
+        let actual = super::super::kernels::weight_grad(&x, &g, &shape);
+        let nan = |v: &[f32]| v.iter().map(|x| x.is_nan()).collect::<Vec<_>>();
+        assert!(
+            expected.iter().any(|v| v.is_nan()),
+            "the NaN reaches the gradient"
+        );
+        assert_eq!(nan(&actual), nan(&expected), "seed {seed}: NaN positions");
     }
 }

@@ -501,7 +501,11 @@ pub fn weight_grad(x: &[f32], grad: &[f32], shape: &ConvShape) -> Vec<f32> {
     if shape.batch == 0 {
         return vec![0.0; size];
     }
-    let per_chunk = shape.images_per_chunk();
+    let direct = direct::suits_weight_grad(shape, x).then(|| direct::Grid::of(shape));
+    let per_chunk = match &direct {
+        Some(grid) => direct_grad_images(shape, grid),
+        None => shape.images_per_chunk(),
+    };
     let parts = rayon::current_num_threads().min(shape.batch.div_ceil(per_chunk));
     let per_part = shape.batch.div_ceil(parts);
     let sums: Vec<Vec<f32>> = (0..parts)
@@ -510,6 +514,15 @@ pub fn weight_grad(x: &[f32], grad: &[f32], shape: &ConvShape) -> Vec<f32> {
             let mut sum = vec![0.0f32; size];
             let first = part * per_part;
             let last = (first + per_part).min(shape.batch);
+            if let Some(grid) = &direct {
+                for start in (first..last).step_by(per_chunk) {
+                    let images = per_chunk.min(last - start);
+                    let x = &x[start * in_image..][..images * in_image];
+                    let grad = &grad[start * out_image..][..images * out_image];
+                    direct_weight_grad(x, grad, shape, grid, images, &mut sum);
+                }
+                return sum;
+            }
             for start in (first..last).step_by(per_chunk) {
                 let images = per_chunk.min(last - start);
                 let columns = images * hw;
@@ -552,4 +565,53 @@ pub fn weight_grad(x: &[f32], grad: &[f32], shape: &ConvShape) -> Vec<f32> {
         total.iter_mut().zip(&part).for_each(|(t, p)| *t += p);
     }
     total
+}
+
+/// Images per chunk of the direct weight gradient: as many as keep the chunk's padded inputs
+/// and gradients within ~1 MiB (half of a 2 MiB level-2 cache), at least one.
+fn direct_grad_images(shape: &ConvShape, grid: &direct::Grid) -> usize {
+    let planes = shape.out_channels.div_ceil(direct::GRAD_CHANNELS) * direct::GRAD_CHANNELS;
+    let per_image = shape.in_channels * grid.plane + planes * grid.positions;
+    ((1 << 18) / per_image).clamp(1, shape.batch.max(1))
+}
+
+/// Adds the weight gradient of `images` consecutive images (inputs `x`, output gradients
+/// `grad`) to `sum` with the [`direct`] kernel, in this thread's buffers.
+fn direct_weight_grad(
+    x: &[f32],
+    grad: &[f32],
+    shape: &ConvShape,
+    grid: &direct::Grid,
+    images: usize,
+    sum: &mut [f32],
+) {
+    let planes = shape.out_channels.div_ceil(direct::GRAD_CHANNELS) * direct::GRAD_CHANNELS;
+    let (padded_image, grad_image) = (shape.in_channels * grid.plane, planes * grid.positions);
+    let (in_image, out_image) = (
+        shape.in_channels * shape.pixels(),
+        shape.out_channels * shape.pixels(),
+    );
+    with_buffers(
+        images * padded_image,
+        images * grad_image,
+        |padded, grads| {
+            for image in 0..images {
+                let x = &x[image * in_image..][..in_image];
+                direct::pad(
+                    x,
+                    shape,
+                    grid,
+                    &mut padded[image * padded_image..][..padded_image],
+                );
+                let grad = &grad[image * out_image..][..out_image];
+                direct::pad_grad(
+                    grad,
+                    shape,
+                    grid,
+                    &mut grads[image * grad_image..][..grad_image],
+                );
+            }
+            direct::add_weight_grad(padded, grads, shape, grid, images, sum);
+        },
+    );
 }
