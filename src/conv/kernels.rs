@@ -14,7 +14,8 @@
 //! row-major one, whose reduction dimension was contiguous in both operands).
 //!
 //! On CPUs with AVX-512 the forward pass (and so the input gradient) of images at least 16 wide
-//! with at least 8 input channels runs the [`direct`] kernel instead of im2col + GEMM.
+//! with at least 8 input channels runs the [`direct`] kernel instead of im2col + GEMM, and so does
+//! the weight gradient of such layers with at most 32 output channels (and finite inputs).
 //!
 //! [`forward_with`] applies an [`Epilogue`] (bias, ReLU, 2x2 max pool) while it copies the GEMM's
 //! result into NCHW order, keeping the window index of each maximum; [`epilogue_grad`] turns the
