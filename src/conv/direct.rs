@@ -70,11 +70,15 @@ pub fn suits_weight_grad(shape: &ConvShape, x: &[f32]) -> bool {
 /// Whether [`super::kernels::forward_with`] takes the direct path for `shape` on this CPU
 /// (never with `MIRRORBURN_CONV=gemm`, which keeps im2col + GEMM for comparisons).
 pub fn suits(shape: &ConvShape) -> bool {
+    !gemm_only() && available() && shape.width >= MIN_WIDTH && shape.in_channels >= MIN_IN_CHANNELS
+}
+
+/// Whether `MIRRORBURN_CONV=gemm` asks for im2col + GEMM everywhere (read once).
+pub(super) fn gemm_only() -> bool {
     static GEMM_ONLY: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
-    let gemm_only = *GEMM_ONLY.get_or_init(|| {
+    *GEMM_ONLY.get_or_init(|| {
         std::env::var(super::CONV_VARIABLE).is_ok_and(|value| value.eq_ignore_ascii_case("gemm"))
-    });
-    !gemm_only && available() && shape.width >= MIN_WIDTH && shape.in_channels >= MIN_IN_CHANNELS
+    })
 }
 
 /// The geometry of one padded image of a shape.
@@ -277,7 +281,7 @@ pub fn pad_grad(grad: &[f32], shape: &ConvShape, grid: &Grid, padded: &mut [f32]
 /// The tiles also multiply the zero gradient of the positions that are not outputs with inputs
 /// of the first and last columns; an infinite or NaN input there would give NaN where the
 /// definition has no product (masking those positions made the tile twice as slow).
-fn finite(x: &[f32]) -> bool {
+pub(super) fn finite(x: &[f32]) -> bool {
     // Blocks with a branch-free test inside, so that it vectorizes.
     x.chunks(256)
         .all(|block| block.iter().fold(true, |ok, v| ok & v.is_finite()))
@@ -397,48 +401,9 @@ unsafe fn lane_sums(acc: &[[__m512; 9]; GRAD_CHANNELS]) -> [[f32; 9]; GRAD_CHANN
 mod tests {
     use super::*;
     use crate::closeness::Closeness;
-    use crate::conv::test_support::TOLERANCE;
+    use crate::conv::test_support::{TOLERANCE, random, reference};
     use crate::test_support::test_seed;
-    use rand::{RngExt, SeedableRng, rngs::StdRng};
-
-    /// The convolution sums at every output position, in f64 from the definition: `[out,
-    /// height, width]` of one image `[in, height, width]` (transposed and flipped with
-    /// `flipped`, as [`Weights::new`]).
-    fn reference(image: &[f32], weight: &[f32], shape: &ConvShape, flipped: bool) -> Vec<f32> {
-        let (h, w, cin, cout) = (
-            shape.height,
-            shape.width,
-            shape.in_channels,
-            shape.out_channels,
-        );
-        let (ins, outs) = if flipped { (cout, cin) } else { (cin, cout) };
-        let mut out = vec![0.0f32; outs * h * w];
-        for o in 0..outs {
-            for y in 0..h {
-                for x in 0..w {
-                    let mut sum = 0.0f64;
-                    for c in 0..ins {
-                        for (tap, (kh, kw)) in (0..3)
-                            .flat_map(|kh| (0..3).map(move |kw| (kh, kw)))
-                            .enumerate()
-                        {
-                            let (sy, sx) = ((y + kh).wrapping_sub(1), (x + kw).wrapping_sub(1));
-                            if sy < h && sx < w {
-                                let weight = if flipped {
-                                    weight[(c * cin + o) * 9 + 8 - tap]
-                                } else {
-                                    weight[(o * cin + c) * 9 + tap]
-                                };
-                                sum += f64::from(image[(c * h + sy) * w + sx]) * f64::from(weight);
-                            }
-                        }
-                    }
-                    out[(o * h + y) * w + x] = sum as f32;
-                }
-            }
-        }
-        out
-    }
+    use rand::{SeedableRng, rngs::StdRng};
 
     /// [`pad`] and [`convolve`], with the outputs taken off the padded grid.
     fn direct(image: &[f32], weight: &[f32], shape: &ConvShape, flipped: bool) -> Vec<f32> {
@@ -457,10 +422,6 @@ mod tests {
         sums.chunks_exact(grid.positions)
             .flat_map(|plane| (0..h).flat_map(move |y| plane[y * grid.row..][..w].to_vec()))
             .collect()
-    }
-
-    fn random(len: usize, rng: &mut StdRng) -> Vec<f32> {
-        (0..len).map(|_| rng.random_range(-1.0..1.0)).collect()
     }
 
     #[test]

@@ -15,22 +15,30 @@
 //!
 //! On CPUs with AVX-512 the forward pass (and so the input gradient) of images at least 16 wide
 //! with at least 8 input channels runs the [`direct`] kernel instead of im2col + GEMM, and so does
-//! the weight gradient of such layers with at most 32 output channels (and finite inputs).
+//! the weight gradient of such layers with at most 32 output channels (and finite inputs). The
+//! forward pass and input gradient of images at most 4 wide run the [`small`] kernel, which skips
+//! the taps on the padding (with finite weights; a NaN or infinite weight keeps im2col + GEMM,
+//! whose `0 * w` products are the definition's).
 //!
 //! [`forward_with`] applies an [`Epilogue`] (bias, ReLU, 2x2 max pool) while it copies the GEMM's
 //! result into NCHW order, keeping the window index of each maximum; [`epilogue_grad`] turns the
 //! output gradient back into the gradient of the convolution's sums, and [`bias_grad`] sums it
 //! per channel.
 
+use std::borrow::Cow;
 use std::cell::RefCell;
 
 use rayon::prelude::*;
 
 use super::direct;
 use super::gemm::gemm;
+use super::small;
 
-/// Output positions (images x pixels) a chunk's GEMM aims for.
-const TARGET_COLUMNS: usize = 1024;
+/// Output positions (images x pixels) a chunk's GEMM aims for. Measured on an AVX-512 machine
+/// (min of 11 runs per layer, batch 100): 256 beats 1024 by 5-10% on the 8-pixel layers (their
+/// im2col matrix, 256 x 2,304 values, stays within the level-2 cache) and 128-128@16's weight
+/// gradient, and ties elsewhere; 128 is slower at 2 pixels.
+const TARGET_COLUMNS: usize = 256;
 
 /// The dimensions of one convolution: input `[batch, in_channels, height, width]`, weights
 /// `[out_channels, in_channels, 3, 3]`, output `[batch, out_channels, height, width]`.
@@ -280,9 +288,50 @@ pub fn forward(x: &[f32], weight: &[f32], shape: &ConvShape) -> Vec<f32> {
 
 /// [`forward`] followed by `epilogue`, in one pass over the GEMM's result.
 pub fn forward_with(x: &[f32], weight: &[f32], shape: &ConvShape, epilogue: Epilogue) -> Output {
+    assert_eq!(
+        weight.len(),
+        shape.out_channels * shape.depth(),
+        "weight size"
+    );
+    convolve(x, &Kernel::new(weight, shape, false), shape, epilogue)
+}
+
+/// The weights of a convolution in the form its kernel reads them.
+enum Kernel<'a> {
+    /// Rearranged for the [`direct`] kernel, with the padded grid of the convolution's images.
+    Direct(direct::Weights, direct::Grid),
+    /// Rearranged for the [`small`] images' kernel.
+    Small(small::Weights),
+    /// `[out_channels, in_channels, 3, 3]`, the right operand of im2col + GEMM.
+    Gemm(Cow<'a, [f32]>),
+}
+
+impl<'a> Kernel<'a> {
+    /// The kernel for `weight` (`[out_channels, in_channels, 3, 3]` of `shape`) on this CPU; with
+    /// `flipped`, for the transposed convolution with mirrored taps (the input gradient).
+    fn new(weight: &'a [f32], shape: &ConvShape, flipped: bool) -> Self {
+        let run = if flipped { shape.transposed() } else { *shape };
+        if direct::suits(&run) {
+            let weights = direct::Weights::new(weight, shape, flipped);
+            return Kernel::Direct(weights, direct::Grid::of(&run));
+        }
+        if small::suits(&run)
+            && let Some(weights) = small::Weights::new(weight, shape, flipped)
+        {
+            return Kernel::Small(weights);
+        }
+        Kernel::Gemm(if flipped {
+            Cow::Owned(flipped_weights(weight, shape))
+        } else {
+            Cow::Borrowed(weight)
+        })
+    }
+}
+
+/// The convolution of `x` with `kernel`'s weights, followed by `epilogue` ([`forward_with`]).
+fn convolve(x: &[f32], kernel: &Kernel, shape: &ConvShape, epilogue: Epilogue) -> Output {
     let (hw, depth, out_channels) = (shape.pixels(), shape.depth(), shape.out_channels);
     assert_eq!(x.len(), shape.batch * shape.in_channels * hw, "input size");
-    assert_eq!(weight.len(), out_channels * depth, "weight size");
     if let Some(bias) = epilogue.bias {
         assert_eq!(bias.len(), out_channels, "bias size");
     }
@@ -302,7 +351,10 @@ pub fn forward_with(x: &[f32], weight: &[f32], shape: &ConvShape, epilogue: Epil
     if output.values.is_empty() {
         return output;
     }
-    let per_chunk = shape.images_per_chunk();
+    let per_chunk = match kernel {
+        Kernel::Small(_) => small::images_per_chunk(shape.batch),
+        _ => shape.images_per_chunk(),
+    };
     let in_image = shape.in_channels * hw;
     let chunks = shape.batch.div_ceil(per_chunk);
     let argmax_chunks: Vec<&mut [u8]> = if epilogue.pool {
@@ -310,12 +362,6 @@ pub fn forward_with(x: &[f32], weight: &[f32], shape: &ConvShape, epilogue: Epil
     } else {
         (0..chunks).map(|_| <&mut [u8]>::default()).collect()
     };
-    let direct = direct::suits(shape).then(|| {
-        (
-            direct::Weights::new(weight, shape, false),
-            direct::Grid::of(shape),
-        )
-    });
     output
         .values
         .par_chunks_mut(per_chunk * out_image)
@@ -342,22 +388,37 @@ pub fn forward_with(x: &[f32], weight: &[f32], shape: &ConvShape, epilogue: Epil
                 let dst = &mut out[at..][..out_pixels];
                 epilogue.write_plane(src, src_row, bias(o), shape, dst, argmax);
             };
-            if let Some((weights, grid)) = &direct {
-                let (padded, sums) = (
-                    shape.in_channels * grid.plane,
-                    out_channels * grid.positions,
-                );
-                with_buffers(padded, sums, |padded, sums| {
-                    for (image, x) in x.chunks_exact(in_image).enumerate() {
-                        direct::pad(x, shape, grid, padded);
-                        direct::convolve(padded, weights, grid, sums);
-                        for (o, plane) in sums.chunks_exact(grid.positions).enumerate() {
-                            write(out, argmax, (image, o), plane, grid.row);
+            let weight = match kernel {
+                Kernel::Gemm(weight) => &**weight,
+                Kernel::Direct(weights, grid) => {
+                    let (padded, sums) = (
+                        shape.in_channels * grid.plane,
+                        out_channels * grid.positions,
+                    );
+                    with_buffers(padded, sums, |padded, sums| {
+                        for (image, x) in x.chunks_exact(in_image).enumerate() {
+                            direct::pad(x, shape, grid, padded);
+                            direct::convolve(padded, weights, grid, sums);
+                            for (o, plane) in sums.chunks_exact(grid.positions).enumerate() {
+                                write(out, argmax, (image, o), plane, grid.row);
+                            }
                         }
-                    }
-                });
-                return;
-            }
+                    });
+                    return;
+                }
+                Kernel::Small(weights) => {
+                    let sums = images * out_channels * hw;
+                    with_buffers(x.len(), sums, |transposed, sums| {
+                        small::transpose(x, shape, transposed);
+                        small::convolve(transposed, weights, shape, sums);
+                        for (plane, sums) in sums.chunks_exact(hw).enumerate() {
+                            let at = (plane / out_channels, plane % out_channels);
+                            write(out, argmax, at, sums, shape.width);
+                        }
+                    });
+                    return;
+                }
+            };
             // With one image and no pooling the GEMM's result is the output's layout.
             let in_place = images == 1 && !epilogue.pool;
             let staging = if in_place { 0 } else { out_channels * columns };
@@ -481,15 +542,40 @@ pub fn bias_grad(sums: &[f32], shape: &ConvShape) -> Vec<f32> {
 pub fn input_grad(grad: &[f32], weight: &[f32], shape: &ConvShape) -> Vec<f32> {
     let (cin, cout) = (shape.in_channels, shape.out_channels);
     assert_eq!(weight.len(), cout * cin * 9, "weight size");
-    // Written in order, nine reversed taps at a time (the scattered single writes cost more).
-    let mut flipped = Vec::with_capacity(weight.len());
-    for c in 0..cin {
-        for o in 0..cout {
-            flipped.extend(weight[(o * cin + c) * 9..][..9].iter().rev());
-        }
-    }
-    forward(grad, &flipped, &shape.transposed())
+    let kernel = Kernel::new(weight, shape, true);
+    convolve(grad, &kernel, &shape.transposed(), Epilogue::default()).values
 }
+
+/// The weights `[in_channels, out_channels, 3, 3]` of the transposed convolution, taps mirrored
+/// in space (the input gradient's GEMM operand). Built in blocks of [`FLIP_BLOCK`] input channels
+/// on rayon's pool; each block reads its channels' taps of one output channel contiguously (the
+/// unblocked single-threaded copy, one 36-byte read per 18 KiB stride, took 2-3 ms at 512-512).
+fn flipped_weights(weight: &[f32], shape: &ConvShape) -> Vec<f32> {
+    let (cin, cout) = (shape.in_channels, shape.out_channels);
+    let mut flipped = vec![0.0f32; weight.len()];
+    if flipped.is_empty() {
+        return flipped;
+    }
+    flipped
+        .par_chunks_mut(FLIP_BLOCK * cout * 9)
+        .enumerate()
+        .for_each(|(block, out)| {
+            let (first, channels) = (block * FLIP_BLOCK, out.len() / (cout * 9));
+            for o in 0..cout {
+                let taps = weight[(o * cin + first) * 9..][..channels * 9].chunks_exact(9);
+                for (c, taps) in taps.enumerate() {
+                    let dst = &mut out[(c * cout + o) * 9..][..9];
+                    dst.iter_mut()
+                        .zip(taps.iter().rev())
+                        .for_each(|(d, &t)| *d = t);
+                }
+            }
+        });
+    flipped
+}
+
+/// Input channels per block of [`flipped_weights`].
+const FLIP_BLOCK: usize = 16;
 
 /// The gradient `[out_channels, in_channels, 3, 3]` with respect to the weights of
 /// [`forward`], given its input `x` and the output gradient `grad`.

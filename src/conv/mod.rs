@@ -22,6 +22,7 @@ mod autodiff;
 pub mod direct;
 pub mod gemm;
 pub mod kernels;
+pub mod small;
 
 #[cfg(test)]
 pub(crate) mod test_support;

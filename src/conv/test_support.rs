@@ -6,6 +6,9 @@ use burn::tensor::activation::relu;
 use burn::tensor::module::max_pool2d;
 use burn::tensor::ops::MaxPoolOptions;
 
+use rand::{RngExt, rngs::StdRng};
+
+use super::kernels::ConvShape;
 use super::{conv3x3, conv3x3_options, conv3x3_relu};
 use crate::closeness::{Closeness, Tolerance};
 use crate::device_read::read_data;
@@ -162,4 +165,48 @@ pub fn assert_block_matches_burn(
             &format!("{context}: {part} of {block:?} {cin}->{cout}@{side}, batch {batch}"),
         );
     }
+}
+
+/// The convolution sums at every output position, in f64 from the definition: `[out,
+/// height, width]` of one image `[in, height, width]` (transposed and flipped with
+/// `flipped`, as the input gradient needs).
+pub fn reference(image: &[f32], weight: &[f32], shape: &ConvShape, flipped: bool) -> Vec<f32> {
+    let (h, w, cin, cout) = (
+        shape.height,
+        shape.width,
+        shape.in_channels,
+        shape.out_channels,
+    );
+    let (ins, outs) = if flipped { (cout, cin) } else { (cin, cout) };
+    let mut out = vec![0.0f32; outs * h * w];
+    for o in 0..outs {
+        for y in 0..h {
+            for x in 0..w {
+                let mut sum = 0.0f64;
+                for c in 0..ins {
+                    for (tap, (kh, kw)) in (0..3)
+                        .flat_map(|kh| (0..3).map(move |kw| (kh, kw)))
+                        .enumerate()
+                    {
+                        let (sy, sx) = ((y + kh).wrapping_sub(1), (x + kw).wrapping_sub(1));
+                        if sy < h && sx < w {
+                            let weight = if flipped {
+                                weight[(c * cin + o) * 9 + 8 - tap]
+                            } else {
+                                weight[(o * cin + c) * 9 + tap]
+                            };
+                            sum += f64::from(image[(c * h + sy) * w + sx]) * f64::from(weight);
+                        }
+                    }
+                }
+                out[(o * h + y) * w + x] = sum as f32;
+            }
+        }
+    }
+    out
+}
+
+/// `len` values uniform in [-1, 1).
+pub fn random(len: usize, rng: &mut StdRng) -> Vec<f32> {
+    (0..len).map(|_| rng.random_range(-1.0..1.0)).collect()
 }

@@ -1,5 +1,5 @@
 //! Our convolution, alone and fused with ReLU and max pool, against Burn's ops outside VGG's
-//! layer shapes (those are tested in `model::vgg`): odd sizes, a bias, a constant input, a NaN,
+//! layer shapes (those are tested in `model::vgg`): odd sizes, a bias, a constant input, NaNs,
 //! non-square images, no autodiff.
 
 use burn::tensor::{Device, Distribution, Tensor};
@@ -119,6 +119,58 @@ fn without_autodiff_non_square_images_match_burn() {
                 &burns,
                 &format!("seed {seed}: {:?} {block:?}", x.dims()),
             );
+        }
+    }
+}
+
+/// A NaN weight spreads as in Burn's ops on images small enough for the kernel that skips the
+/// padding taps, which would drop the `0 * NaN` of a tap outside the image (Burn's forward pass
+/// has it at all four pixels of a 2x2 image): our ops then take im2col + GEMM. The output and the
+/// weight gradient equal Burn's; the input gradient does in the input channels the NaN weight
+/// does not read, and is NaN wherever Burn's is in the one it does (Burn's backward pass drops
+/// the padding's products, so it has fewer NaNs there than im2col + GEMM).
+#[test]
+fn a_nan_weight_spreads_as_in_burn_on_small_images() {
+    let seed = test_seed(22);
+    let device = Device::flex().autodiff();
+    device.seed(seed);
+    let normal = Distribution::Normal(0.0, 1.0);
+    let x = Tensor::<4>::random([3, 4, 2, 2], normal, &device);
+    let mut w = values(Tensor::<4>::random([5, 4, 3, 3], normal, &device));
+    w[(2 * 4 + 1) * 9] = f32::NAN; // output channel 2, input channel 1, tap (0, 0)
+    let w = Tensor::<4>::from_data(burn::tensor::TensorData::new(w, [5, 4, 3, 3]), &device);
+    let r = Tensor::<4>::random([3, 5, 2, 2], normal, &device);
+    let [out, dx, dw] = conv_and_grads(|x, w| Block::Conv.ours(x, w, None), &x, &w, &r);
+    let [burn_out, burn_dx, burn_dw] =
+        conv_and_grads(|x, w| Block::Conv.burns(x, w, None), &x, &w, &r);
+    let nans = burn_out.iter().filter(|v| v.is_nan()).count();
+    assert_eq!(
+        nans,
+        3 * 4,
+        "seed {seed}: Burn's NaNs: all 4 pixels of channel 2"
+    );
+    assert_close(&out, &burn_out, &format!("seed {seed}: output"));
+    assert_close(&dw, &burn_dw, &format!("seed {seed}: weight gradient"));
+    // Per image and input channel, 4 pixels; the NaN weight reads input channel 1.
+    for (plane, (ours, burns)) in dx.chunks_exact(4).zip(burn_dx.chunks_exact(4)).enumerate() {
+        let context = format!(
+            "seed {seed}: input gradient, image {}, channel {}",
+            plane / 4,
+            plane % 4
+        );
+        if plane % 4 != 1 {
+            assert_close(ours, burns, &context);
+        } else {
+            assert!(
+                burns.iter().any(|v| v.is_nan()),
+                "{context}: Burn's has a NaN"
+            );
+            for (o, b) in ours.iter().zip(burns) {
+                assert!(
+                    !b.is_nan() || o.is_nan(),
+                    "{context}: {o} where Burn's is NaN"
+                );
+            }
         }
     }
 }
