@@ -401,7 +401,7 @@ unsafe fn lane_sums(acc: &[[__m512; 9]; GRAD_CHANNELS]) -> [[f32; 9]; GRAD_CHANN
 mod tests {
     use super::*;
     use crate::closeness::Closeness;
-    use crate::conv::test_support::{TOLERANCE, random, reference};
+    use crate::conv::test_support::{TOLERANCE, random, reference, rng_if_avx512};
     use crate::test_support::test_seed;
     use rand::{SeedableRng, rngs::StdRng};
 
@@ -426,12 +426,10 @@ mod tests {
 
     #[test]
     fn the_direct_kernel_equals_the_definition_on_odd_shapes() {
-        if !available() {
-            eprintln!("skipped: this CPU has no AVX-512F, so the direct kernel never runs here");
-            return;
-        }
         let seed = test_seed(31);
-        let mut rng = StdRng::seed_from_u64(seed);
+        let Some(mut rng) = rng_if_avx512("the direct kernel", seed) else {
+            return;
+        };
         // Channel counts around the 8-channel blocks, sizes around the 48-position tiles.
         for (cin, cout, h, w) in [
             (1, 1, 1, 1),
@@ -503,12 +501,10 @@ mod tests {
 
     #[test]
     fn the_direct_weight_gradient_equals_the_definition() {
-        if !available() {
-            eprintln!("skipped: this CPU has no AVX-512F, so the direct kernel never runs here");
-            return;
-        }
         let seed = test_seed(32);
-        let mut rng = StdRng::seed_from_u64(seed);
+        let Some(mut rng) = rng_if_avx512("the direct kernel", seed) else {
+            return;
+        };
         // Output channels around the 3-channel tiles, sizes around the 16-position vectors.
         for (batch, cin, cout, h, w) in [
             (1, 1, 1, 1, 1),

@@ -290,9 +290,8 @@ unsafe fn run_tile<const R: usize>(
 mod tests {
     use super::*;
     use crate::closeness::Closeness;
-    use crate::conv::test_support::{TOLERANCE, random, reference};
+    use crate::conv::test_support::{TOLERANCE, random, reference, rng_if_avx512};
     use crate::test_support::test_seed;
-    use rand::{SeedableRng, rngs::StdRng};
 
     /// [`transpose`] and [`convolve`] on `images` (`[image][in][pixel]`), the sums starting as
     /// NaN (so that a sum left unwritten fails).
@@ -307,14 +306,10 @@ mod tests {
 
     #[test]
     fn the_small_kernel_equals_the_definition_on_odd_shapes() {
-        if !direct::available() {
-            eprintln!(
-                "skipped: this CPU has no AVX-512F, so the small-image kernel never runs here"
-            );
+        let seed = test_seed(33);
+        let Some(mut rng) = rng_if_avx512("the small-image kernel", seed) else {
             return;
-        }
-        let seed = test_seed(32);
-        let mut rng = StdRng::seed_from_u64(seed);
+        };
         // Channel counts around the 32-channel blocks and the 32-channel slices, images around
         // the tiles of 12 (25: tiles of 9, 8, 8), non-square images up to 4 wide.
         for (cin, cout, h, w, images) in [

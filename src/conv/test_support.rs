@@ -6,7 +6,7 @@ use burn::tensor::activation::relu;
 use burn::tensor::module::max_pool2d;
 use burn::tensor::ops::MaxPoolOptions;
 
-use rand::{RngExt, rngs::StdRng};
+use rand::{RngExt, SeedableRng, rngs::StdRng};
 
 use super::kernels::ConvShape;
 use super::{conv3x3, conv3x3_options, conv3x3_relu};
@@ -209,4 +209,14 @@ pub fn reference(image: &[f32], weight: &[f32], shape: &ConvShape, flipped: bool
 /// `len` values uniform in [-1, 1).
 pub fn random(len: usize, rng: &mut StdRng) -> Vec<f32> {
     (0..len).map(|_| rng.random_range(-1.0..1.0)).collect()
+}
+
+/// A generator seeded with `seed` where this CPU runs the AVX-512 kernels; elsewhere `None`,
+/// after a note that the test of `kernel` is skipped (the kernel never runs there).
+pub fn rng_if_avx512(kernel: &str, seed: u64) -> Option<StdRng> {
+    if super::direct::available() {
+        return Some(StdRng::seed_from_u64(seed));
+    }
+    eprintln!("skipped: this CPU has no AVX-512F, so {kernel} never runs here");
+    None
 }
