@@ -478,6 +478,15 @@ pub fn epilogue_grad(
     assert_eq!(values.len(), grad.len(), "output size");
     assert!(!epilogue.pool || argmax.len() == grad.len(), "argmax size");
     let passes = |value: f32| !(epilogue.relu && value <= 0.0);
+    if !epilogue.pool {
+        // One pass, each value written once (no zeroing first).
+        return grad
+            .par_iter()
+            .zip(values)
+            .with_min_len(1 << 14)
+            .map(|(&g, &v)| if passes(v) { g } else { 0.0 })
+            .collect();
+    }
     let mut sums = zeros(planes * hw);
     if planes == 0 || hw == 0 {
         return sums;
@@ -488,12 +497,6 @@ pub fn epilogue_grad(
         .for_each(|(plane, sums)| {
             let grad = &grad[plane * out_pixels..][..out_pixels];
             let values = &values[plane * out_pixels..][..out_pixels];
-            if !epilogue.pool {
-                for ((s, &g), &v) in sums.iter_mut().zip(grad).zip(values) {
-                    *s = if passes(v) { g } else { 0.0 };
-                }
-                return;
-            }
             let argmax = &argmax[plane * out_pixels..][..out_pixels];
             let out_w = w / 2;
             if out_w == 0 {
