@@ -5,7 +5,7 @@
 //! pixel's nine taps lie outside it (56% of the GEMM's work), on 4x4 images 31%, on 8x8 16%.
 //! Here each output pixel sums only its taps inside the image. A chunk of images (one thread's
 //! share of the batch) is first copied into `[pixel][channel][image]` order. A tile is one output
-//! pixel of up to [`IMAGES`] images by 32 output channels; its accumulators stay in registers
+//! pixel of up to `IMAGES` (12) images by 32 output channels; its accumulators stay in registers
 //! over the pixel's taps and a slice of 32 input channels: per tap and input channel, 2 loads of
 //! weights and one broadcast input per image feed two fused multiply-adds per image. The
 //! weights are rearranged once per call, per block of 32 output channels as
@@ -52,7 +52,7 @@ pub fn images_per_chunk(batch: usize) -> usize {
 }
 
 /// Whether [`super::kernels`] takes this path for `shape` on this CPU: AVX-512F, images at
-/// most [`MAX_WIDTH`] wide, and not `MIRRORBURN_CONV=gemm`.
+/// most `MAX_WIDTH` (4) wide, and not `MIRRORBURN_CONV=gemm`.
 pub fn suits(shape: &ConvShape) -> bool {
     !direct::gemm_only() && direct::available() && shape.width <= MAX_WIDTH
 }
