@@ -178,19 +178,20 @@ pub fn convolve(transposed: &[f32], weights: &Weights, shape: &ConvShape, sums: 
     assert_eq!(sums.len(), images * cout * hw, "sums size");
     // The block's sums, `[pixel][image][32]`, carried from one slice of input channels to the next.
     let mut block_sums = vec![[0.0f32; CHANNELS]; hw * images];
+    let pixel_taps: Vec<([Tap; 9], usize)> = (0..hw).map(|p| taps_of(p, shape)).collect();
+    // The images in tiles of at most IMAGES, as even as they go (50: five of 10).
+    let tiles = images.div_ceil(IMAGES);
     for (block, panel) in weights.values.chunks_exact(9 * cin * CHANNELS).enumerate() {
         for first_channel in (0..cin).step_by(SLICE) {
             let channels = first_channel..cin.min(first_channel + SLICE);
-            for (p, tiles) in block_sums.chunks_exact_mut(images).enumerate() {
-                let (taps, count) = taps_of(p, shape);
-                let taps = &taps[..count];
-                // The images in tiles of at most IMAGES, as even as they go (50: five of 10).
-                let count = images.div_ceil(IMAGES);
+            for (pixel_sums, (taps, count)) in block_sums.chunks_exact_mut(images).zip(&pixel_taps)
+            {
+                let taps = &taps[..*count];
                 let mut first = 0;
-                for tile in 0..count {
+                for tile in 0..tiles {
                     let x = &transposed[first..];
-                    let rows = images / count + usize::from(tile < images % count);
-                    let out = &mut tiles[first..first + rows];
+                    let rows = images / tiles + usize::from(tile < images % tiles);
+                    let out = &mut pixel_sums[first..first + rows];
                     let at = (channels.clone(), cin);
                     // SAFETY: AVX-512F is available (asserted); `x` holds, from `first`, the
                     // `images` values of each pixel and channel (`rows <= images - first`),
