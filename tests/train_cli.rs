@@ -524,7 +524,8 @@ fn sigterm_checkpoints_mid_epoch_and_resume_is_exact() {
 }
 
 /// Starts `command`, sends it SIGTERM 300 ms after `run_dir` holds its first epoch checkpoint,
-/// and returns how it ended.
+/// and returns how it ended. The signal comes twice, 1 ms apart: `timeout` sends it to the
+/// process and then to its process group, and the copy must not end the graceful stop.
 fn sigterm_after_first_checkpoint(mut command: Command, run_dir: &Path) -> Output {
     let mut child = command
         .stdout(std::process::Stdio::null())
@@ -535,7 +536,10 @@ fn sigterm_after_first_checkpoint(mut command: Command, run_dir: &Path) -> Outpu
         read_checkpoint_epoch(run_dir).is_some_and(|e| e >= 1)
     });
     std::thread::sleep(Duration::from_millis(300));
-    unsafe { libc::kill(child.id() as libc::pid_t, libc::SIGTERM) };
+    for _ in 0..2 {
+        unsafe { libc::kill(child.id() as libc::pid_t, libc::SIGTERM) };
+        std::thread::sleep(Duration::from_millis(1));
+    }
     child.wait_with_output().unwrap()
 }
 
