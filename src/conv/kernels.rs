@@ -7,11 +7,12 @@
 //! `H * W` = 4 columns in VGG's last block). Chunks run in parallel on rayon's pool, one GEMM per
 //! chunk on one core; each worker thread keeps its im2col and staging buffers between calls. The
 //! input gradient is the forward convolution of the output gradient with the flipped, transposed
-//! weights (no col2im scatter). The weight gradient accumulates one GEMM per chunk (per band of rows where one
-//! image's im2col matrix would not fit the level-2 cache) into one buffer per worker, summed at the end; its im2col matrix is written transposed (the 9 x
-//! in_channels taps of a pixel contiguous), the column-major left operand the GEMM reads without
-//! packing (2.4x faster at 64-64@32, 2-4x on the 8-16 channel layers of width/8, than the
-//! row-major one, whose reduction dimension was contiguous in both operands).
+//! weights (no col2im scatter). The weight gradient accumulates one GEMM per chunk (per band of
+//! rows where one image's im2col matrix would not fit the level-2 cache) into one buffer per
+//! worker, summed at the end; its im2col matrix is written transposed (the 9 x in_channels taps
+//! of a pixel contiguous), the column-major left operand the GEMM reads without packing (2.4x
+//! faster at 64-64@32, 2-4x on the 8-16 channel layers of width/8, than the row-major one, whose
+//! reduction dimension was contiguous in both operands).
 //!
 //! On CPUs with AVX-512 the forward pass (and so the input gradient) of images at least 16 wide
 //! with at least 8 input channels runs the [`direct`] kernel instead of im2col + GEMM, and so does
@@ -637,8 +638,9 @@ pub fn weight_grad(x: &[f32], grad: &[f32], shape: &ConvShape) -> Vec<f32> {
                 if images == 1 {
                     // g(pixel j, channel o) at o * hw + j is `grad` itself; an image larger than
                     // a band is summed band by band.
-                    for band in (0..hw).step_by(band_pixels(shape)) {
-                        let band = band..(band + band_pixels(shape)).min(hw);
+                    let band_len = band_pixels(shape);
+                    for band in (0..hw).step_by(band_len) {
+                        let band = band..(band + band_len).min(hw);
                         with_buffers(depth * band.len(), 0, |cols, _| {
                             im2col_transposed(x, 1, shape, band.clone(), cols);
                             let g = &grad[band.start..];
