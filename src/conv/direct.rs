@@ -26,7 +26,7 @@ use std::arch::x86_64::{
     _mm512_setzero_ps, _mm512_storeu_ps,
 };
 
-use super::kernels::ConvShape;
+use super::kernels::{ConvShape, for_each_chunk, zeros};
 
 /// Output channels per tile.
 const CHANNELS: usize = 8;
@@ -124,20 +124,22 @@ impl Weights {
         assert_eq!(weight.len(), cout * cin * 9, "weight size");
         let (ins, outs) = if flipped { (cout, cin) } else { (cin, cout) };
         let blocks = outs.div_ceil(CHANNELS);
-        let mut values = vec![0.0f32; blocks * ins * 9 * CHANNELS];
-        for (index, v) in values.iter_mut().enumerate() {
-            let (o, rest) = (index % CHANNELS, index / CHANNELS);
-            let (tap, rest) = (rest % 9, rest / 9);
-            let (c, block) = (rest % ins, rest / ins);
-            let o = block * CHANNELS + o;
-            if o < outs {
-                *v = if flipped {
-                    weight[(c * cin + o) * 9 + 8 - tap]
-                } else {
-                    weight[(o * cin + c) * 9 + tap]
-                };
+        let mut values = zeros(blocks * ins * 9 * CHANNELS);
+        // Block by block, on rayon's pool from 64 Ki values (on one core: 0.27 ms at 128-128).
+        for_each_chunk(&mut values, ins * 9 * CHANNELS, |block, panel| {
+            let first = block * CHANNELS;
+            for (c, taps) in panel.chunks_exact_mut(9 * CHANNELS).enumerate() {
+                for (lane, o) in (first..outs.min(first + CHANNELS)).enumerate() {
+                    for (tap, v) in taps.iter_mut().skip(lane).step_by(CHANNELS).enumerate() {
+                        *v = if flipped {
+                            weight[(c * cin + o) * 9 + 8 - tap]
+                        } else {
+                            weight[(o * cin + c) * 9 + tap]
+                        };
+                    }
+                }
             }
-        }
+        });
         Self {
             values,
             in_channels: ins,

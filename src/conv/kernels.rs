@@ -92,11 +92,39 @@ thread_local! {
 /// `len` zeros, written by rayon's pool. `vec![0; len]` zeroes the whole buffer on the calling
 /// thread while the other cores wait: the heap keeps freed buffers (`crate::heap`), so glibc's
 /// `calloc` cannot hand out fresh zero pages, and that `memset` took 3% of a full-width step's
-/// samples (`perf`, AVX-512 machine).
-fn zeros<T: Default + Copy + Send + Sync>(len: usize) -> Vec<T> {
+/// samples (`perf`, AVX-512 machine). Below [`PARALLEL_MIN`] values, on the calling thread.
+pub(super) fn zeros<T: Default + Copy + Send + Sync>(len: usize) -> Vec<T> {
+    if len < PARALLEL_MIN {
+        return vec![T::default(); len];
+    }
     let mut values = Vec::with_capacity(len);
     values.par_extend(rayon::iter::repeat_n(T::default(), len));
     values
+}
+
+/// The fewest values that a pass over a buffer hands to rayon's pool: called from outside the
+/// pool, each parallel call costs a hand-over and a wake-up (~10-50 us), more than a pass over
+/// 64 Ki values on one core.
+const PARALLEL_MIN: usize = 1 << 16;
+
+/// `work(index, chunk)` for each chunk of `chunk` values of `values`, on rayon's pool when
+/// `values` holds at least [`PARALLEL_MIN`] of them, else on the calling thread.
+pub(super) fn for_each_chunk<T: Send>(
+    values: &mut [T],
+    chunk: usize,
+    work: impl Fn(usize, &mut [T]) + Send + Sync,
+) {
+    if values.len() < PARALLEL_MIN {
+        values
+            .chunks_mut(chunk)
+            .enumerate()
+            .for_each(|(index, chunk)| work(index, chunk));
+    } else {
+        values
+            .par_chunks_mut(chunk)
+            .enumerate()
+            .for_each(|(index, chunk)| work(index, chunk));
+    }
 }
 
 /// Runs `work` with this thread's two buffers, grown to at least `first` and `second` elements.
@@ -573,7 +601,7 @@ pub fn input_grad(grad: &[f32], weight: &[f32], shape: &ConvShape) -> Vec<f32> {
 /// gradient of 512-512@4 took ~2 ms less).
 fn flipped_weights(weight: &[f32], shape: &ConvShape) -> Vec<f32> {
     let (cin, cout) = (shape.in_channels, shape.out_channels);
-    let mut flipped = vec![0.0f32; weight.len()];
+    let mut flipped = zeros(weight.len());
     if flipped.is_empty() {
         return flipped;
     }
@@ -664,14 +692,22 @@ pub fn weight_grad(x: &[f32], grad: &[f32], shape: &ConvShape) -> Vec<f32> {
             sum
         })
         .collect();
-    // Summed in part order, so the result does not depend on scheduling.
+    // Each value summed in part order, so the result does not depend on scheduling; in blocks
+    // on rayon's pool (on one core, this sum of 2 x 2.4 M values took ~1 ms at 512-512).
     let mut parts = sums.into_iter();
     let mut total = parts.next().expect("at least one part");
-    for part in parts {
-        total.iter_mut().zip(&part).for_each(|(t, p)| *t += p);
-    }
+    let rest: Vec<Vec<f32>> = parts.collect();
+    for_each_chunk(&mut total, SUM_BLOCK, |block, total| {
+        for part in &rest {
+            let part = &part[block * SUM_BLOCK..][..total.len()];
+            total.iter_mut().zip(part).for_each(|(t, p)| *t += p);
+        }
+    });
     total
 }
+
+/// Values per block of the weight gradient's final sum over parts.
+const SUM_BLOCK: usize = 1 << 14;
 
 /// Output pixels per band of an image's weight gradient: the whole image when its im2col matrix
 /// fits in half of a 2 MiB level-2 cache, else whole rows, about [`TARGET_COLUMNS`] of them.
