@@ -1,9 +1,10 @@
 //! The direct 3x3 convolution for CPUs with AVX-512: no im2col matrix and no GEMM packing.
 //!
-//! One image at a time, the input is copied once into zero-padded planes of `(height + 2) x
-//! (width + 2)` values. An output computed on the same padded grid (`height` rows of `width + 2`
-//! positions, the last two of each row discarded) reads tap `(kh, kw)` of every position at one
-//! fixed offset, `kh * (width + 2) + kw`, so sixteen consecutive positions are one unaligned
+//! One image at a time, the input is copied once into zero-padded planes of `height + 2` rows of
+//! `width + 1` values (one zero column serves as the right border of a row and the left border
+//! of the next). An output computed on the same padded grid (`height` rows of `width + 1`
+//! positions, the last of each row discarded) reads tap `(kh, kw)` of every position at one
+//! fixed offset, `kh * (width + 1) + kw`, so sixteen consecutive positions are one unaligned
 //! vector load. A tile of 48 positions (three vectors) by 8 output channels keeps its 24
 //! accumulators in registers over all `in_channels x 9` taps: per tap, 3 loads and 8 broadcast
 //! weights feed 24 fused multiply-adds. The im2col + GEMM path copies every input value nine
@@ -34,8 +35,8 @@ const CHANNELS: usize = 8;
 const VECTORS: usize = 3;
 /// Positions per tile.
 const POSITIONS: usize = 16 * VECTORS;
-/// The narrowest image the direct kernel is used for: below 16 pixels the two discarded
-/// positions per row and the partial last tile waste a quarter or more of the work, and the
+/// The narrowest image the direct kernel is used for: below 16 pixels the discarded positions
+/// (with two per row then) and the partial last tile waste a quarter or more of the work, and the
 /// im2col + GEMM path (whose copies matter little with 128-512 channels) is faster (with 8:
 /// 128-256@8 forward 12.6 -> 19.2 ms, 256-256@8 25.5 -> 36-44 ms, `bench --parts conv`).
 const MIN_WIDTH: usize = 16;
@@ -84,7 +85,9 @@ pub(super) fn gemm_only() -> bool {
 /// The geometry of one padded image of a shape.
 #[derive(Clone, Copy, Debug)]
 pub struct Grid {
-    /// Positions per padded row: `width + 2`.
+    /// Positions per padded row: `width + 1`. One zero column ends each row and, read one
+    /// position further, starts the next (the right neighbour of the last pixel of row `y` and
+    /// the left neighbour of the first pixel of row `y + 1` are the same zero).
     pub row: usize,
     /// Output positions computed per image: `height` padded rows, rounded up to whole tiles.
     pub positions: usize,
@@ -95,7 +98,7 @@ pub struct Grid {
 impl Grid {
     /// The grid of `shape`.
     pub fn of(shape: &ConvShape) -> Self {
-        let row = shape.width + 2;
+        let row = shape.width + 1;
         let positions = (shape.height * row).div_ceil(POSITIONS) * POSITIONS;
         Self {
             row,
@@ -157,13 +160,13 @@ pub fn pad(image: &[f32], shape: &ConvShape, grid: &Grid, padded: &mut [f32]) {
         .chunks_exact_mut(grid.plane)
         .zip(image.chunks_exact(h * w))
     {
-        // Row 0 and column 0 of row 1, then per image row its values and the two zeros that
-        // end it and start the next, then the bottom row and the slack.
+        // Row 0 and column 0 of row 1, then per image row its values and the zero that ends
+        // it and starts the next, then the bottom row and the slack.
         plane[..grid.row + 1].fill(0.0);
         for (y, row) in source.chunks_exact(w).enumerate() {
             let at = (y + 1) * grid.row + 1;
             plane[at..][..w].copy_from_slice(row);
-            plane[at + w..][..2].fill(0.0);
+            plane[at + w..(y + 2) * grid.row + 1].fill(0.0);
         }
         plane[(h + 1) * grid.row + 1..].fill(0.0);
     }
@@ -171,7 +174,7 @@ pub fn pad(image: &[f32], shape: &ConvShape, grid: &Grid, padded: &mut [f32]) {
 
 /// The convolution sums of one padded image (`padded`, from [`pad`]) with `weights`, into
 /// `sums`: `out_channels` planes of [`Grid::positions`] values, row `y` of the output at
-/// `y * grid.row` (its last two positions, and those past `height` rows, are not outputs).
+/// `y * grid.row` (its last position, and those past `height` rows, are not outputs).
 ///
 /// # Panics
 /// Where [`available`] is false, or the slices do not fit the shapes.
@@ -273,7 +276,7 @@ pub fn pad_grad(grad: &[f32], shape: &ConvShape, grid: &Grid, padded: &mut [f32]
         let source = &grad[channel * h * w..][..h * w];
         for (y, row) in source.chunks_exact(w).enumerate() {
             plane[y * grid.row..][..w].copy_from_slice(row);
-            plane[y * grid.row + w..][..2].fill(0.0);
+            plane[y * grid.row + w..(y + 1) * grid.row].fill(0.0);
         }
         plane[h * grid.row..].fill(0.0);
     }

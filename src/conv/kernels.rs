@@ -28,6 +28,7 @@
 
 use std::borrow::Cow;
 use std::cell::RefCell;
+use std::mem::MaybeUninit;
 use std::ops::Range;
 
 use rayon::prelude::*;
@@ -385,34 +386,21 @@ fn convolve(x: &[f32], kernel: &Kernel, shape: &ConvShape, epilogue: Epilogue) -
     }
     let out_pixels = epilogue.out_pixels(shape);
     let out_image = out_channels * out_pixels;
-    let mut output = Output {
-        values: zeros(shape.batch * out_image),
-        argmax: zeros(if epilogue.pool {
-            shape.batch * out_image
-        } else {
-            0
-        }),
-    };
-    if output.values.is_empty() {
-        return output;
+    let len = shape.batch * out_image;
+    let argmax_len = if epilogue.pool { len } else { 0 };
+    if len == 0 {
+        return Output::default();
     }
     let per_chunk = match kernel {
         Kernel::Small(_) => small::images_per_chunk(shape.batch),
         _ => shape.images_per_chunk(),
     };
     let in_image = shape.in_channels * hw;
-    let chunks = shape.batch.div_ceil(per_chunk);
-    let argmax_chunks: Vec<&mut [u8]> = if epilogue.pool {
-        output.argmax.chunks_mut(per_chunk * out_image).collect()
-    } else {
-        (0..chunks).map(|_| <&mut [u8]>::default()).collect()
-    };
-    output
-        .values
-        .par_chunks_mut(per_chunk * out_image)
-        .zip(argmax_chunks)
-        .enumerate()
-        .for_each(|(chunk, (out, argmax))| {
+    let chunk_len = per_chunk * out_image;
+    let (values, argmax) = filled_in_chunks(
+        (len, argmax_len),
+        chunk_len,
+        |chunk, out: &mut [f32], argmax: &mut [u8]| {
             let images = out.len() / out_image;
             let columns = images * hw;
             let x = &x[chunk * per_chunk * in_image..][..images * in_image];
@@ -494,8 +482,57 @@ fn convolve(x: &[f32], kernel: &Kernel, shape: &ConvShape, epilogue: Epilogue) -
                     }
                 }
             });
-        });
-    output
+        },
+    );
+    Output { values, argmax }
+}
+
+/// Two buffers of `lens` values (the second one empty, or as long as the first), filled on
+/// rayon's pool by `work(index, first, second)` for each chunk of `chunk` values of the first
+/// and the matching chunk of the second. Each chunk is zeroed by the core that then fills it,
+/// while it is in that core's cache: a zeroing pass over a whole buffer first (larger than the
+/// caches at full width) sends every value to memory twice (64-64@32: forward 25.9 -> 24.7 ms,
+/// input gradient 26.0 -> 24.7, AVX-512 machine, min of 9).
+fn filled_in_chunks<A, B>(
+    (len, second_len): (usize, usize),
+    chunk: usize,
+    work: impl Fn(usize, &mut [A], &mut [B]) + Send + Sync,
+) -> (Vec<A>, Vec<B>)
+where
+    A: Copy + Default + Send,
+    B: Copy + Default + Send,
+{
+    assert!(second_len == 0 || second_len == len, "second buffer size");
+    let (mut first, mut second) = (Vec::with_capacity(len), Vec::with_capacity(second_len));
+    let chunks = len.div_ceil(chunk.max(1));
+    let second_chunks: Vec<&mut [MaybeUninit<B>]> = if second_len > 0 {
+        second.spare_capacity_mut()[..second_len]
+            .chunks_mut(chunk)
+            .collect()
+    } else {
+        (0..chunks).map(|_| <&mut [_]>::default()).collect()
+    };
+    first.spare_capacity_mut()[..len]
+        .par_chunks_mut(chunk.max(1))
+        .zip(second_chunks)
+        .enumerate()
+        .for_each(|(index, (a, b))| work(index, zeroed(a), zeroed(b)));
+    // SAFETY: the chunks above cover the first `len` and `second_len` values of the spare
+    // capacities, and `zeroed` initialized each of them (a panic would not reach this line).
+    unsafe {
+        first.set_len(len);
+        second.set_len(second_len);
+    }
+    (first, second)
+}
+
+/// `chunk` with every value set to `T::default()`, as initialized values.
+fn zeroed<T: Copy + Default>(chunk: &mut [MaybeUninit<T>]) -> &mut [T] {
+    for value in chunk.iter_mut() {
+        value.write(T::default());
+    }
+    // SAFETY: every element was just initialized, and `MaybeUninit<T>` has the layout of `T`.
+    unsafe { &mut *(chunk as *mut [MaybeUninit<T>] as *mut [T]) }
 }
 
 /// The gradient with respect to the convolution's sums (before bias, ReLU and pooling) of the
@@ -525,14 +562,14 @@ pub fn epilogue_grad(
             .map(|(&g, &v)| if passes(v) { g } else { 0.0 })
             .collect();
     }
-    let mut sums = zeros(planes * hw);
     if planes == 0 || hw == 0 {
-        return sums;
+        return Vec::new();
     }
     let w = shape.width;
-    sums.par_chunks_mut(hw)
-        .enumerate()
-        .for_each(|(plane, sums)| {
+    let (sums, _) = filled_in_chunks(
+        (planes * hw, 0),
+        hw,
+        |plane, sums: &mut [f32], _: &mut [u8]| {
             let grad = &grad[plane * out_pixels..][..out_pixels];
             let values = &values[plane * out_pixels..][..out_pixels];
             let argmax = &argmax[plane * out_pixels..][..out_pixels];
@@ -550,7 +587,8 @@ pub fn epilogue_grad(
                     }
                 }
             }
-        });
+        },
+    );
     sums
 }
 
