@@ -3,7 +3,8 @@
 //! the GEMM's column dimension.
 //!
 //! The batch is cut into chunks of whole images, so that each GEMM sees at least
-//! `TARGET_COLUMNS` output positions (Burn's flex convolution runs one GEMM per image, with only
+//! `FORWARD_COLUMNS` (weight gradient: `TARGET_COLUMNS`) output positions (Burn's flex
+//! convolution runs one GEMM per image, with only
 //! `H * W` = 4 columns in VGG's last block). Chunks run in parallel on rayon's pool, one GEMM per
 //! chunk on one core; each worker thread keeps its im2col and staging buffers between calls. The
 //! input gradient is the forward convolution of the output gradient with the flipped, transposed
@@ -37,11 +38,17 @@ use super::direct;
 use super::gemm::gemm;
 use super::small;
 
-/// Output positions (images x pixels) a chunk's GEMM aims for. Measured on an AVX-512 machine
-/// (min of 11 runs per layer, batch 100): 256 beats 1024 by 5-10% on the 8-pixel layers (their
-/// im2col matrix, 256 x 2,304 values, stays within the level-2 cache) and 128-128@16's weight
-/// gradient, and ties elsewhere; 128 is slower at 2 pixels.
+/// Output positions (images x pixels) a chunk's GEMM aims for in the weight gradient. Measured
+/// on an AVX-512 machine (min of 11 runs per layer, batch 100): 256 beats 1024 by 5-10% on the
+/// 8-pixel layers and 128-128@16's weight gradient, and ties elsewhere; 128 is slower at 2
+/// pixels and on 64-64@32 (in bands of 128 pixels).
 const TARGET_COLUMNS: usize = 256;
+
+/// The same for the forward pass and the input gradient, which run im2col + GEMM only on the
+/// 8-pixel layers on AVX-512 CPUs: there 128 columns (an im2col matrix of 1.2 MB at 256-256@8,
+/// not 2.4, within the 2 MiB level-2 cache) beat 256 by ~4% (256-256@8 forward 23.2 -> 22.2 ms,
+/// 23.7 -> 22.2, two alternated rounds of min of 9), and tie on the other layers.
+const FORWARD_COLUMNS: usize = 128;
 
 /// The dimensions of one convolution: input `[batch, in_channels, height, width]`, weights
 /// `[out_channels, in_channels, 3, 3]`, output `[batch, out_channels, height, width]`.
@@ -78,10 +85,10 @@ impl ConvShape {
         }
     }
 
-    /// Images per chunk: enough for [`TARGET_COLUMNS`] columns, but at least one chunk per thread.
-    fn images_per_chunk(&self) -> usize {
+    /// Images per chunk: enough for `columns` columns, but at least one chunk per thread.
+    fn images_per_chunk(&self, columns: usize) -> usize {
         let per_thread = self.batch.div_ceil(rayon::current_num_threads()).max(1);
-        (TARGET_COLUMNS / self.pixels()).clamp(1, per_thread)
+        (columns / self.pixels()).clamp(1, per_thread)
     }
 }
 
@@ -393,7 +400,7 @@ fn convolve(x: &[f32], kernel: &Kernel, shape: &ConvShape, epilogue: Epilogue) -
     }
     let per_chunk = match kernel {
         Kernel::Small(_) => small::images_per_chunk(shape.batch),
-        _ => shape.images_per_chunk(),
+        _ => shape.images_per_chunk(FORWARD_COLUMNS),
     };
     let in_image = shape.in_channels * hw;
     let chunk_len = per_chunk * out_image;
@@ -678,7 +685,7 @@ pub fn weight_grad(x: &[f32], grad: &[f32], shape: &ConvShape) -> Vec<f32> {
     let direct = direct::suits_weight_grad(shape, x).then(|| direct::Grid::of(shape));
     let per_chunk = match &direct {
         Some(grid) => direct_grad_images(shape, grid),
-        None => shape.images_per_chunk(),
+        None => shape.images_per_chunk(TARGET_COLUMNS),
     };
     let parts = rayon::current_num_threads().min(shape.batch.div_ceil(per_chunk));
     let per_part = shape.batch.div_ceil(parts);
