@@ -498,8 +498,9 @@ fn convolve(x: &[f32], kernel: &Kernel, shape: &ConvShape, epilogue: Epilogue) -
 /// rayon's pool by `work(index, first, second)` for each chunk of `chunk` values of the first
 /// and the matching chunk of the second. Each chunk is zeroed by the core that then fills it,
 /// while it is in that core's cache: a zeroing pass over a whole buffer first (larger than the
-/// caches at full width) sends every value to memory twice (64-64@32: forward 25.9 -> 24.7 ms,
-/// input gradient 26.0 -> 24.7, AVX-512 machine, min of 9).
+/// caches at full width) sends every value to memory twice (64-64@32, with the direct kernel's
+/// one-column padding, alone within the noise: forward 25.9 -> 24.7 ms, input gradient
+/// 26.0 -> 24.7, AVX-512 machine, min of 9).
 fn filled_in_chunks<A, B>(
     (len, second_len): (usize, usize),
     chunk: usize,
