@@ -1,4 +1,5 @@
-//! The direct 3x3 convolution for CPUs with AVX-512: no im2col matrix and no GEMM packing.
+//! The direct 3x3 convolution for CPUs with AVX-512 or AVX2 + FMA: no im2col matrix and no GEMM
+//! packing.
 //!
 //! One image at a time, the input is copied once into zero-padded planes of `height + 2` rows of
 //! `width + 1` values (one zero column serves as the right border of a row and the left border
@@ -7,7 +8,8 @@
 //! fixed offset, `kh * (width + 1) + kw`, so sixteen consecutive positions are one unaligned
 //! vector load. A tile of 48 positions (three vectors) by 8 output channels keeps its 24
 //! accumulators in registers over all `in_channels x 9` taps: per tap, 3 loads and 8 broadcast
-//! weights feed 24 fused multiply-adds. The im2col + GEMM path copies every input value nine
+//! weights feed 24 fused multiply-adds (on AVX2, with half the registers, the tile runs as four
+//! parts of 4 channels by 3 vectors of 8 positions). The im2col + GEMM path copies every input value nine
 //! times and the GEMM packs that copy again; on the 16- and 32-pixel-wide layers, where each
 //! copied value feeds only 8-128 output channels, those copies cost ~25% of the convolution
 //! (`bench --parts conv`, AVX-512 machine).
@@ -15,19 +17,21 @@
 //! The weight gradient ([`add_weight_grad`]) puts the output gradient on the same grid (zero at
 //! the discarded positions) and sums, per tile of 3 output channels and one input channel, the
 //! products for all 9 taps in 27 register accumulators, then across lanes. Its lane sums and 12
-//! loads per 27 multiply-adds make it worth it only with few output channels (width/8).
+//! loads per 27 multiply-adds make it worth it only with few output channels (width/8); it needs
+//! AVX-512's 32 registers.
 //!
 //! Written with `std::arch` intrinsics: the tile must stay in registers, which is not something
 //! the autovectorizer guarantees, and no crate offers a 3x3 convolution kernel. The summation
-//! order is fixed (channel, then tap), so results are deterministic.
+//! order is fixed (channel, then tap), so results are deterministic and the same on AVX-512 and
+//! AVX2.
 
 #[cfg(target_arch = "x86_64")]
 use std::arch::x86_64::{
-    __m512, _mm512_fmadd_ps, _mm512_loadu_ps, _mm512_reduce_add_ps, _mm512_set1_ps,
-    _mm512_setzero_ps, _mm512_storeu_ps,
+    __m256, __m512, _mm512_fmadd_ps, _mm512_loadu_ps, _mm512_reduce_add_ps, _mm512_setzero_ps,
 };
 
 use super::kernels::{ConvShape, for_each_chunk, zeros};
+use super::vector::{self, Isa, Vector};
 
 /// Output channels per tile.
 const CHANNELS: usize = 8;
@@ -45,15 +49,9 @@ const MIN_WIDTH: usize = 16;
 /// kernel with its staging copy.
 const MIN_IN_CHANNELS: usize = 8;
 
-/// Whether this CPU runs the direct kernel (AVX-512F, detected once).
+/// Whether this CPU runs the direct kernel: AVX-512F or AVX2 + FMA (detected once).
 pub fn available() -> bool {
-    #[cfg(target_arch = "x86_64")]
-    {
-        static AVX512: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
-        *AVX512.get_or_init(|| std::is_x86_feature_detected!("avx512f"))
-    }
-    #[cfg(not(target_arch = "x86_64"))]
-    false
+    vector::detected().is_some()
 }
 
 /// The most output channels the direct weight gradient is used for: from 64 up (full width)
@@ -63,15 +61,32 @@ pub fn available() -> bool {
 const MAX_GRAD_OUT_CHANNELS: usize = 32;
 
 /// Whether [`super::kernels::weight_grad`] takes the direct path for `shape` and input `x`:
-/// [`suits`], at most 32 output channels, and every input finite (see `finite`).
+/// [`suits`], AVX-512F (its tile's 27 accumulators do not fit AVX2's 16 registers), at most 32
+/// output channels, and every input finite (see `finite`).
 pub fn suits_weight_grad(shape: &ConvShape, x: &[f32]) -> bool {
-    suits(shape) && shape.out_channels <= MAX_GRAD_OUT_CHANNELS && finite(x)
+    suits(shape)
+        && vector::detected() == Some(Isa::Avx512)
+        && shape.out_channels <= MAX_GRAD_OUT_CHANNELS
+        && finite(x)
 }
+
+/// The most input and output channels the direct kernel is used for on AVX2: with 64-128 the
+/// tile's parts (8 loads per 12 multiply-adds, half of them split across cache lines) run
+/// slower than the GEMM's microkernel, which is near the FMA units' peak on AVX2 (128-128@16
+/// forward 42 ms by GEMM, 56 direct; 64-64@32 even), while with 8-16 channels, where the GEMM's
+/// tiles are mostly edge and its copies weigh more, the direct kernel takes 20-40% less
+/// (`bench --parts conv`, an AVX-512 CPU running the AVX2 build).
+const AVX2_MAX_CHANNELS: usize = 32;
 
 /// Whether [`super::kernels::forward_with`] takes the direct path for `shape` on this CPU
 /// (never with `MIRRORBURN_CONV=gemm`, which keeps im2col + GEMM for comparisons).
 pub fn suits(shape: &ConvShape) -> bool {
-    !gemm_only() && available() && shape.width >= MIN_WIDTH && shape.in_channels >= MIN_IN_CHANNELS
+    let channels_fit = match vector::detected() {
+        Some(Isa::Avx512) => true,
+        Some(Isa::Avx2) => shape.in_channels.max(shape.out_channels) <= AVX2_MAX_CHANNELS,
+        None => false,
+    };
+    !gemm_only() && channels_fit && shape.width >= MIN_WIDTH && shape.in_channels >= MIN_IN_CHANNELS
 }
 
 /// Whether `MIRRORBURN_CONV=gemm` asks for im2col + GEMM everywhere (read once).
@@ -179,8 +194,20 @@ pub fn pad(image: &[f32], shape: &ConvShape, grid: &Grid, padded: &mut [f32]) {
 /// # Panics
 /// Where [`available`] is false, or the slices do not fit the shapes.
 pub fn convolve(padded: &[f32], weights: &Weights, grid: &Grid, sums: &mut [f32]) {
+    let isa = vector::detected().expect("the direct convolution needs AVX-512F or AVX2 + FMA");
+    convolve_on(isa, padded, weights, grid, sums);
+}
+
+/// [`convolve`] on `isa` (which this CPU must have): the tests run every one the CPU has.
+pub(super) fn convolve_on(
+    isa: Isa,
+    padded: &[f32],
+    weights: &Weights,
+    grid: &Grid,
+    sums: &mut [f32],
+) {
     let (cin, cout) = (weights.in_channels, weights.out_channels);
-    assert!(available(), "the direct convolution needs AVX-512F");
+    assert!(isa.on_this_cpu(), "{isa:?} is not available on this CPU");
     assert_eq!(padded.len(), cin * grid.plane, "padded size");
     assert_eq!(sums.len(), cout * grid.positions, "sums size");
     assert_eq!(grid.positions % POSITIONS, 0, "whole tiles");
@@ -190,66 +217,130 @@ pub fn convolve(padded: &[f32], weights: &Weights, grid: &Grid, sums: &mut [f32]
             let first = block * CHANNELS;
             let channels = CHANNELS.min(cout - first);
             let sums = &mut sums[first * grid.positions..][..channels * grid.positions];
-            // SAFETY: AVX-512F is present (asserted above). The tile reads, for each input
-            // channel c and tap offset kh * row + kw <= 2 * row + 2, the values
-            // c * plane + start + offset .. + POSITIONS, inside `padded` because
-            // start + POSITIONS <= positions = plane - 2 * row - 2; it reads
-            // cin * 9 * CHANNELS weights from `taps`, and writes `channels` rows of
-            // POSITIONS values at start, inside `sums` (start + POSITIONS <= positions).
+            let tile = Tile {
+                padded,
+                start,
+                grid,
+                taps,
+                cin,
+            };
+            // SAFETY: `isa` is this CPU's. The tile reads, for each input channel c and tap
+            // offset kh * row + kw <= 2 * row + 2, the values c * plane + start + offset .. +
+            // POSITIONS, inside `padded` because start + POSITIONS <= positions = plane - 2 *
+            // row - 2; it reads cin * 9 * CHANNELS weights from `taps`, and writes `channels`
+            // rows of POSITIONS values at start, inside `sums` (start + POSITIONS <= positions).
             #[cfg(target_arch = "x86_64")]
             unsafe {
-                tile(padded, start, grid, taps, cin, sums, channels);
+                match isa {
+                    Isa::Avx512 => tile_avx512(&tile, sums, channels),
+                    Isa::Avx2 => tile_avx2(&tile, sums, channels),
+                }
             }
         }
     }
 }
 
-/// One tile: [`POSITIONS`] positions from `start` by `channels` (at most [`CHANNELS`]) output
-/// channels, summed over `cin` channels and 9 taps.
+/// What every tile of one padded image and one block of [`CHANNELS`] output channels reads.
+struct Tile<'a> {
+    /// The padded image (from [`pad`]).
+    padded: &'a [f32],
+    /// The tile's first position.
+    start: usize,
+    /// The image's grid.
+    grid: &'a Grid,
+    /// The block's weights: per input channel and tap, [`CHANNELS`] side by side.
+    taps: &'a [f32],
+    /// Input channels.
+    cin: usize,
+}
+
+/// A tile of [`POSITIONS`] positions by `channels` output channels on AVX-512: 8 channels by 3
+/// vectors, 24 of the 32 registers.
 ///
 /// # Safety
 /// AVX-512F must be present, and the bounds listed in [`convolve`] must hold.
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx512f")]
-unsafe fn tile(
-    padded: &[f32],
-    start: usize,
-    grid: &Grid,
-    taps: &[f32],
-    cin: usize,
+unsafe fn tile_avx512(tile: &Tile, sums: &mut [f32], channels: usize) {
+    // SAFETY: AVX-512F is present; the bounds hold (this function's contract).
+    unsafe { part::<__m512, 8, 3>(tile, 0, sums, channels) };
+}
+
+/// The same tile on AVX2, as four parts of 2 channels by 6 vectors (12 of the 16 registers).
+///
+/// # Safety
+/// AVX2 and FMA must be present, and the bounds listed in [`convolve`] must hold.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2,fma")]
+unsafe fn tile_avx2(tile: &Tile, sums: &mut [f32], channels: usize) {
+    for lane in (0..channels).step_by(2) {
+        let sums = &mut sums[lane * tile.grid.positions..];
+        // SAFETY: AVX2 and FMA are present; the part's reads and writes lie inside the tile's
+        // (this function's contract).
+        unsafe { part::<__m256, 2, 6>(tile, lane, sums, (channels - lane).min(2)) };
+    }
+}
+
+/// Part of a tile: `C` output channels (the block's from `lane`) by `N` vectors of positions,
+/// summed over all input channels and taps in `C x N` registers, written to the first
+/// `channels` rows of `sums` (rows [`Grid::positions`] apart, the tile's positions at
+/// `tile.start`).
+///
+/// # Safety
+/// `V`'s instruction set must be present; `lane + C <= CHANNELS`, `N * V::LANES ==
+/// POSITIONS`, and the bounds listed in [`convolve`] must hold.
+#[inline(always)]
+unsafe fn part<V: Vector, const C: usize, const N: usize>(
+    tile: &Tile,
+    lane: usize,
     sums: &mut [f32],
     channels: usize,
 ) {
+    let grid = tile.grid;
     let offsets = [0, 1, 2].map(|kh| [0, 1, 2].map(|kw| kh * grid.row + kw));
-    let mut acc: [[__m512; VECTORS]; CHANNELS] = [[_mm512_setzero_ps(); VECTORS]; CHANNELS];
-    let base = padded.as_ptr().wrapping_add(start);
-    let mut weights = taps.as_ptr();
-    for c in 0..cin {
+    // SAFETY (all vector operations): the instruction set is present, and every pointer
+    // stays inside its slice, by this function's contract.
+    let mut acc: [[V; N]; C] = [[unsafe { V::zero() }; N]; C];
+    let base = tile.padded.as_ptr().wrapping_add(tile.start);
+    let mut weights = tile.taps.as_ptr().wrapping_add(lane);
+    for c in 0..tile.cin {
         let plane = base.wrapping_add(c * grid.plane);
         for offset in offsets.iter().flatten() {
             let at = plane.wrapping_add(*offset);
-            // Loops, not closures, in this function: a closure would not inherit its target
-            // feature, and the intrinsics inside would become calls.
-            let mut inputs = [_mm512_setzero_ps(); VECTORS];
-            for (v, input) in inputs.iter_mut().enumerate() {
-                // SAFETY: in bounds by the caller's contract.
-                *input = unsafe { _mm512_loadu_ps(at.add(16 * v)) };
-            }
-            for (o, row) in acc.iter_mut().enumerate() {
-                // SAFETY: CHANNELS weights per tap, inside `taps` by the caller's contract.
-                let w = _mm512_set1_ps(unsafe { *weights.add(o) });
-                for (sum, input) in row.iter_mut().zip(&inputs) {
-                    *sum = _mm512_fmadd_ps(*input, w, *sum);
+            if C < N {
+                // Few channels by many vectors (AVX2's 16 registers): the C broadcast weights
+                // first, then each input vector used as soon as it is loaded.
+                let mut w = [unsafe { V::zero() }; C];
+                for (o, w) in w.iter_mut().enumerate() {
+                    *w = unsafe { V::splat(*weights.add(o)) };
+                }
+                for v in 0..N {
+                    let input = unsafe { V::load(at.add(V::LANES * v)) };
+                    for (row, w) in acc.iter_mut().zip(&w) {
+                        row[v] = unsafe { input.mul_add(*w, row[v]) };
+                    }
+                }
+            } else {
+                // Many channels by few vectors (AVX-512): the N input vectors first, then each
+                // broadcast weight used N times.
+                let mut inputs = [unsafe { V::zero() }; N];
+                for (v, input) in inputs.iter_mut().enumerate() {
+                    *input = unsafe { V::load(at.add(V::LANES * v)) };
+                }
+                for (o, row) in acc.iter_mut().enumerate() {
+                    let w = unsafe { V::splat(*weights.add(o)) };
+                    for (sum, input) in row.iter_mut().zip(&inputs) {
+                        *sum = unsafe { input.mul_add(w, *sum) };
+                    }
                 }
             }
             weights = weights.wrapping_add(CHANNELS);
         }
     }
     for (o, row) in acc.iter().enumerate().take(channels) {
-        let out = sums[o * grid.positions + start..][..POSITIONS].as_mut_ptr();
+        let out = sums[o * grid.positions + tile.start..][..POSITIONS].as_mut_ptr();
         for (v, sum) in row.iter().enumerate() {
-            // SAFETY: `out` holds POSITIONS values.
-            unsafe { _mm512_storeu_ps(out.add(16 * v), *sum) };
+            unsafe { sum.store(out.add(V::LANES * v)) };
         }
     }
 }
@@ -309,7 +400,11 @@ pub fn add_weight_grad(
 ) {
     let (cin, cout) = (shape.in_channels, shape.out_channels);
     let planes = cout.div_ceil(GRAD_CHANNELS) * GRAD_CHANNELS;
-    assert!(available(), "the direct convolution needs AVX-512F");
+    assert_eq!(
+        vector::detected(),
+        Some(Isa::Avx512),
+        "the direct weight gradient needs AVX-512F"
+    );
     assert_eq!(padded.len(), images * cin * grid.plane, "padded size");
     assert_eq!(
         grads.len(),
@@ -406,12 +501,20 @@ unsafe fn lane_sums(acc: &[[__m512; 9]; GRAD_CHANNELS]) -> [[f32; 9]; GRAD_CHANN
 mod tests {
     use super::*;
     use crate::closeness::Closeness;
-    use crate::conv::test_support::{TOLERANCE, random, reference, rng_if_avx512};
+    use crate::conv::test_support::{
+        TOLERANCE, isas_of_this_cpu, random, reference, rng_if_avx512,
+    };
     use crate::test_support::test_seed;
     use rand::{SeedableRng, rngs::StdRng};
 
-    /// [`pad`] and [`convolve`], with the outputs taken off the padded grid.
-    fn direct(image: &[f32], weight: &[f32], shape: &ConvShape, flipped: bool) -> Vec<f32> {
+    /// [`pad`] and [`convolve_on`] `isa`, with the outputs taken off the padded grid.
+    fn direct(
+        isa: Isa,
+        image: &[f32],
+        weight: &[f32],
+        shape: &ConvShape,
+        flipped: bool,
+    ) -> Vec<f32> {
         let (h, w) = (shape.height, shape.width);
         let weights = Weights::new(weight, shape, flipped);
         let ins = weights.in_channels;
@@ -423,7 +526,7 @@ mod tests {
         let mut padded = vec![f32::NAN; ins * grid.plane];
         pad(image, &read, &grid, &mut padded);
         let mut sums = vec![f32::NAN; weights.out_channels * grid.positions];
-        convolve(&padded, &weights, &grid, &mut sums);
+        convolve_on(isa, &padded, &weights, &grid, &mut sums);
         sums.chunks_exact(grid.positions)
             .flat_map(|plane| (0..h).flat_map(move |y| plane[y * grid.row..][..w].to_vec()))
             .collect()
@@ -432,9 +535,7 @@ mod tests {
     #[test]
     fn the_direct_kernel_equals_the_definition_on_odd_shapes() {
         let seed = test_seed(31);
-        let Some(mut rng) = rng_if_avx512("the direct kernel", seed) else {
-            return;
-        };
+        let (isas, mut rng) = isas_of_this_cpu("the direct kernel", seed);
         // Channel counts around the 8-channel blocks, sizes around the 48-position tiles.
         for (cin, cout, h, w) in [
             (1, 1, 1, 1),
@@ -456,17 +557,35 @@ mod tests {
                 let ins = if flipped { cout } else { cin };
                 let mut image = random(ins * h * w, &mut rng);
                 let expected = reference(&image, &weight, &shape, flipped);
-                let actual = direct(&image, &weight, &shape, flipped);
                 let context = format!("seed {seed}, {cin}-{cout}@{h}x{w}, flipped {flipped}");
-                if let Err(why) = Closeness::between_f32(&expected, &actual).check(TOLERANCE) {
-                    panic!("{context}: {why}");
+                let mut results = Vec::new();
+                for &isa in &isas {
+                    let actual = direct(isa, &image, &weight, &shape, flipped);
+                    if let Err(why) = Closeness::between_f32(&expected, &actual).check(TOLERANCE) {
+                        panic!("{context}, {isa:?}: {why}");
+                    }
+                    results.push(actual);
+                }
+                // Each lane sums in the same order on every instruction set.
+                let bits = |v: &[f32]| v.iter().map(|x| x.to_bits()).collect::<Vec<_>>();
+                for (isa, result) in isas.iter().zip(&results).skip(1) {
+                    assert!(
+                        bits(result) == bits(&results[0]),
+                        "{context}: {isa:?} differs"
+                    );
                 }
                 // A NaN reaches exactly the outputs whose window holds it.
                 image[0] = f32::NAN;
                 let expected = reference(&image, &weight, &shape, flipped);
-                let actual = direct(&image, &weight, &shape, flipped);
                 let nan = |v: &[f32]| v.iter().map(|x| x.is_nan()).collect::<Vec<_>>();
-                assert_eq!(nan(&actual), nan(&expected), "{context}: NaN positions");
+                for &isa in &isas {
+                    let actual = direct(isa, &image, &weight, &shape, flipped);
+                    assert_eq!(
+                        nan(&actual),
+                        nan(&expected),
+                        "{context}, {isa:?}: NaN positions"
+                    );
+                }
             }
         }
     }

@@ -23,6 +23,7 @@ pub mod direct;
 pub mod gemm;
 pub mod kernels;
 pub mod small;
+mod vector;
 
 #[cfg(test)]
 pub(crate) mod test_support;

@@ -1,13 +1,14 @@
-//! The 3x3 convolution of small images (at most 4 pixels wide) for CPUs with AVX-512,
-//! vectorized over output channels, without the taps that fall on the zero padding.
+//! The 3x3 convolution of small images (at most 4 pixels wide) for CPUs with AVX-512 or AVX2 +
+//! FMA, vectorized over output channels, without the taps that fall on the zero padding.
 //!
 //! im2col + GEMM multiplies every padding tap by its weight: on a 2x2 image five of each
 //! pixel's nine taps lie outside it (56% of the GEMM's work), on 4x4 images 31%, on 8x8 16%.
 //! Here each output pixel sums only its taps inside the image. A chunk of images (one thread's
 //! share of the batch) is first copied into `[pixel][channel][image]` order. A tile is one output
-//! pixel of up to `IMAGES` (12) images by 32 output channels; its accumulators stay in registers
-//! over the pixel's taps and a slice of 32 input channels: per tap and input channel, 2 loads of
-//! weights and one broadcast input per image feed two fused multiply-adds per image. The
+//! pixel of up to 12 images by 32 output channels (on AVX2: up to 6 images, in two parts of 16
+//! channels); its accumulators stay in registers over the pixel's taps and a slice of 32 input
+//! channels: per tap and input channel, 2 loads of weights and one broadcast input per image
+//! feed two fused multiply-adds per image. The
 //! weights are rearranged once per call, per block of 32 output channels as
 //! `[tap][in_channel][32]`; a slice's weights (36 KiB) stay in the level-1 cache while all the
 //! chunk's tiles read them.
@@ -21,25 +22,23 @@
 //! Skipping a padding tap drops a product `0 * w`, which the definition has: with a NaN or
 //! infinite weight it is NaN, so [`super::kernels`] takes the GEMM path for such weights.
 //! The summation order per output is fixed (input-channel slice, tap, input channel), so results
-//! are deterministic and do not depend on how images are grouped into tiles.
+//! are deterministic, do not depend on how images are grouped into tiles, and are the same on
+//! AVX-512 and AVX2 (each lane sums in that order either way).
 
 #[cfg(target_arch = "x86_64")]
-use std::arch::x86_64::{
-    _mm512_fmadd_ps, _mm512_loadu_ps, _mm512_set1_ps, _mm512_setzero_ps, _mm512_storeu_ps,
-};
+use std::arch::x86_64::{__m256, __m512};
 
 use std::sync::atomic::{AtomicBool, Ordering};
 
 use super::direct;
 use super::kernels::{ConvShape, for_each_chunk, zeros};
+use super::vector::{self, Isa, Vector};
 
-/// Vectors of 16 output channels per tile: 2 (32 channels) with up to 12 images beat 4 with up
-/// to 6 (512-512@4: 132 against 123 GFLOP/s on one core).
+/// Vectors of output channels per image in a tile (part): on AVX-512, 2 (32 channels) with up to
+/// 12 images beat 4 with up to 6 (512-512@4: 132 against 123 GFLOP/s on one core).
 const VECTORS: usize = 2;
-/// Output channels per tile.
-const CHANNELS: usize = 16 * VECTORS;
-/// The most images per tile: 24 accumulators of the 32 vector registers.
-const IMAGES: usize = 24 / VECTORS;
+/// Output channels per block of weights: one AVX-512 tile, two AVX2 parts.
+const CHANNELS: usize = 32;
 /// The widest image this kernel is used for: see the measurements above.
 const MAX_WIDTH: usize = 4;
 /// Input channels per pass over a chunk (16-512 measured: 16 and 32 are best, within 5%).
@@ -51,8 +50,8 @@ pub fn images_per_chunk(batch: usize) -> usize {
     batch.div_ceil(rayon::current_num_threads()).max(1)
 }
 
-/// Whether [`super::kernels`] takes this path for `shape` on this CPU: AVX-512F, images at
-/// most `MAX_WIDTH` (4) wide, and not `MIRRORBURN_CONV=gemm`.
+/// Whether [`super::kernels`] takes this path for `shape` on this CPU: AVX-512F or AVX2 + FMA,
+/// images at most `MAX_WIDTH` (4) wide, and not `MIRRORBURN_CONV=gemm`.
 pub fn suits(shape: &ConvShape) -> bool {
     !direct::gemm_only() && direct::available() && shape.width <= MAX_WIDTH
 }
@@ -166,14 +165,26 @@ fn taps_of(p: usize, shape: &ConvShape) -> ([Tap; 9], usize) {
 /// [`transpose`]) with `weights`, written to `sums`.
 ///
 /// # Panics
-/// Where AVX-512F is missing, or the slices do not fit `shape` and `weights`.
+/// Where [`direct::available`] is false, or the slices do not fit `shape` and `weights`.
 pub fn convolve(transposed: &[f32], weights: &Weights, shape: &ConvShape, sums: &mut [f32]) {
+    let isa = vector::detected().expect("this convolution needs AVX-512F or AVX2 + FMA");
+    convolve_on(isa, transposed, weights, shape, sums);
+}
+
+/// [`convolve`] on `isa` (which this CPU must have): the tests run every one the CPU has.
+fn convolve_on(
+    isa: Isa,
+    transposed: &[f32],
+    weights: &Weights,
+    shape: &ConvShape,
+    sums: &mut [f32],
+) {
     let (hw, cin, cout) = (
         shape.height * shape.width,
         weights.in_channels,
         weights.out_channels,
     );
-    assert!(direct::available(), "this convolution needs AVX-512F");
+    assert!(isa.on_this_cpu(), "{isa:?} is not available on this CPU");
     assert_eq!(cin, shape.in_channels, "weights' input channels");
     assert_eq!(cout, shape.out_channels, "weights' output channels");
     assert_eq!(transposed.len() % (hw * cin).max(1), 0, "transposed size");
@@ -182,40 +193,33 @@ pub fn convolve(transposed: &[f32], weights: &Weights, shape: &ConvShape, sums: 
     // The block's sums, `[pixel][image][32]`, carried from one slice of input channels to the next.
     let mut block_sums = vec![[0.0f32; CHANNELS]; hw * images];
     let pixel_taps: Vec<([Tap; 9], usize)> = (0..hw).map(|p| taps_of(p, shape)).collect();
-    // The images in tiles of at most IMAGES, as even as they go (50: five of 10).
-    let tiles = images.div_ceil(IMAGES);
+    // The images in tiles of at most `images_per_tile`, as even as they go (50 on AVX-512:
+    // five of 10).
+    let tiles = images.div_ceil(images_per_tile(isa));
     for (block, panel) in weights.values.chunks_exact(9 * cin * CHANNELS).enumerate() {
         for first_channel in (0..cin).step_by(SLICE) {
             let channels = first_channel..cin.min(first_channel + SLICE);
             for (pixel_sums, (taps, count)) in block_sums.chunks_exact_mut(images).zip(&pixel_taps)
             {
-                let taps = &taps[..*count];
                 let mut first = 0;
                 for tile in 0..tiles {
-                    let x = &transposed[first..];
                     let rows = images / tiles + usize::from(tile < images % tiles);
+                    let inputs = Inputs {
+                        x: &transposed[first..],
+                        images,
+                        taps: &taps[..*count],
+                        panel,
+                        channels: channels.clone(),
+                        cin,
+                    };
                     let out = &mut pixel_sums[first..first + rows];
-                    let at = (channels.clone(), cin);
-                    // SAFETY: AVX-512F is available (asserted); `x` holds, from `first`, the
+                    // SAFETY: `isa` is this CPU's (asserted); `x` holds, from `first`, the
                     // `images` values of each pixel and channel (`rows <= images - first`),
                     // each tap's pixel is inside the image, the channels lie below `cin`, and
                     // `panel` holds 9 taps of `cin` rows of CHANNELS weights (the chunk size).
                     #[cfg(target_arch = "x86_64")]
                     unsafe {
-                        match rows {
-                            12 => run_tile::<12>(x, images, taps, panel, at, out),
-                            11 => run_tile::<11>(x, images, taps, panel, at, out),
-                            10 => run_tile::<10>(x, images, taps, panel, at, out),
-                            9 => run_tile::<9>(x, images, taps, panel, at, out),
-                            8 => run_tile::<8>(x, images, taps, panel, at, out),
-                            7 => run_tile::<7>(x, images, taps, panel, at, out),
-                            6 => run_tile::<6>(x, images, taps, panel, at, out),
-                            5 => run_tile::<5>(x, images, taps, panel, at, out),
-                            4 => run_tile::<4>(x, images, taps, panel, at, out),
-                            3 => run_tile::<3>(x, images, taps, panel, at, out),
-                            2 => run_tile::<2>(x, images, taps, panel, at, out),
-                            _ => run_tile::<1>(x, images, taps, panel, at, out),
-                        }
+                        run_tile(isa, &inputs, out);
                     }
                     first += rows;
                 }
@@ -233,50 +237,128 @@ pub fn convolve(transposed: &[f32], weights: &Weights, shape: &ConvShape, sums: 
     }
 }
 
-/// One tile of `R` images at one output pixel: for each tap in `taps` and each input channel
-/// in `channels` (of `cin`), the broadcast input times the tap's 32 weights in `panel`, summed
-/// in 2R registers, added to `out` (from zero for the first channel). `x` holds the tile's first
-/// image's values of every pixel and channel, `images` apart, the tile's images side by side.
+/// The most images per tile on `isa`: 24 accumulators of AVX-512's 32 registers (12 images by 2
+/// vectors of 16 channels), 12 of AVX2's 16 (6 images by 2 vectors of 8, half a block at a time).
+fn images_per_tile(isa: Isa) -> usize {
+    match isa {
+        Isa::Avx512 => 12,
+        Isa::Avx2 => 6,
+    }
+}
+
+/// What a tile at one output pixel reads.
+struct Inputs<'a> {
+    /// The tile's first image's values of every pixel and channel, `images` apart, the tile's
+    /// images side by side.
+    x: &'a [f32],
+    /// Images per pixel and channel in `x`.
+    images: usize,
+    /// The pixel's taps inside the image.
+    taps: &'a [Tap],
+    /// The block's weights: per tap and input channel, [`CHANNELS`] side by side.
+    panel: &'a [f32],
+    /// The input channels summed over in this pass.
+    channels: std::ops::Range<usize>,
+    /// All input channels.
+    cin: usize,
+}
+
+/// One tile of `out.len()` images (at most [`images_per_tile`]) on `isa`, by the image count's
+/// instance of the tile.
 ///
 /// # Safety
-/// AVX-512F must be available; `x` must hold at least `(tap.pixel * cin + channels.end - 1) *
-/// images + R` values for every tap, `panel` at least `9 * cin * 32`, and `channels.end <= cin`.
+/// As for [`part`], for every part the tile runs.
+#[cfg(target_arch = "x86_64")]
+unsafe fn run_tile(isa: Isa, inputs: &Inputs, out: &mut [[f32; CHANNELS]]) {
+    // The image count is a constant of each instance, so that the accumulators are registers.
+    macro_rules! by_rows {
+        ($tile:ident: $($rows:literal)*) => {
+            match out.len() {
+                // SAFETY: this function's contract.
+                $($rows => unsafe { $tile::<$rows>(inputs, out) },)*
+                rows => unreachable!("{rows} images in one tile"),
+            }
+        };
+    }
+    match isa {
+        Isa::Avx512 => by_rows!(tile_avx512: 1 2 3 4 5 6 7 8 9 10 11 12),
+        Isa::Avx2 => by_rows!(tile_avx2: 1 2 3 4 5 6),
+    }
+}
+
+/// A tile of `R` images by 32 output channels on AVX-512: 2 vectors per image.
+///
+/// # Safety
+/// AVX-512F must be present, and the bounds of [`part`] must hold.
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx512f")]
-unsafe fn run_tile<const R: usize>(
-    x: &[f32],
-    images: usize,
-    taps: &[Tap],
-    panel: &[f32],
-    (channels, cin): (std::ops::Range<usize>, usize),
+unsafe fn tile_avx512<const R: usize>(inputs: &Inputs, out: &mut [[f32; CHANNELS]]) {
+    // SAFETY: AVX-512F is present; the bounds hold (this function's contract).
+    unsafe { part::<__m512, R>(inputs, 0, out) };
+}
+
+/// The same tile on AVX2, as two parts of 16 output channels (the block's first and last).
+///
+/// # Safety
+/// AVX2 and FMA must be present, and the bounds of [`part`] must hold.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2,fma")]
+unsafe fn tile_avx2<const R: usize>(inputs: &Inputs, out: &mut [[f32; CHANNELS]]) {
+    for lane in [0, CHANNELS / 2] {
+        // SAFETY: AVX2 and FMA are present; the bounds hold (this function's contract).
+        unsafe { part::<__m256, R>(inputs, lane, out) };
+    }
+}
+
+/// Part of a tile of `R` images at one output pixel: 2 vectors of output channels, from `lane`
+/// of the block. For each tap and each input channel of the pass, the broadcast input times the
+/// tap's weights, summed in 2R registers, added to `out` (from zero for the first channel).
+///
+/// # Safety
+/// `V`'s instruction set must be present; `lane + 2 * V::LANES <= CHANNELS`, `out.len() >= R`,
+/// `inputs.x` must hold at least `(tap.pixel * cin + channels.end - 1) * images + R` values for
+/// every tap, `panel` at least `9 * cin * CHANNELS`, and `channels.end <= cin`.
+#[inline(always)]
+unsafe fn part<V: Vector, const R: usize>(
+    inputs: &Inputs,
+    lane: usize,
     out: &mut [[f32; CHANNELS]],
 ) {
+    let Inputs {
+        x,
+        images,
+        taps,
+        panel,
+        ref channels,
+        cin,
+    } = *inputs;
     debug_assert!(panel.len() >= 9 * cin * CHANNELS && out.len() >= R && channels.end <= cin);
-    let mut acc = [[_mm512_setzero_ps(); VECTORS]; R];
+    debug_assert!(lane + VECTORS * V::LANES <= CHANNELS);
+    // SAFETY (all vector operations): the instruction set is present, and every pointer stays
+    // inside its slice, by this function's contract.
+    let mut acc = [[unsafe { V::zero() }; VECTORS]; R];
     if channels.start > 0 {
         for (acc, out) in acc.iter_mut().zip(out.iter()) {
             for (v, acc) in acc.iter_mut().enumerate() {
-                // SAFETY: `out` holds CHANNELS values, VECTORS vectors.
-                *acc = unsafe { _mm512_loadu_ps(out.as_ptr().add(16 * v)) };
+                *acc = unsafe { V::load(out.as_ptr().add(lane + V::LANES * v)) };
             }
         }
     }
     for tap in taps {
         debug_assert!((tap.pixel * cin + channels.end - 1) * images + R <= x.len());
-        // SAFETY (all pointer reads): within the bounds stated above.
         unsafe {
-            let w = panel.as_ptr().add(tap.index * cin * CHANNELS);
+            let w = panel.as_ptr().add(tap.index * cin * CHANNELS + lane);
             let x = x.as_ptr().add(tap.pixel * cin * images);
             for c in channels.clone() {
-                let mut weights = [_mm512_setzero_ps(); VECTORS];
+                let mut weights = [V::zero(); VECTORS];
                 for (v, weights) in weights.iter_mut().enumerate() {
-                    *weights = _mm512_loadu_ps(w.add(c * CHANNELS + 16 * v));
+                    *weights = V::load(w.add(c * CHANNELS + V::LANES * v));
                 }
                 let x = x.add(c * images);
                 for (r, acc) in acc.iter_mut().enumerate() {
-                    let input = _mm512_set1_ps(*x.add(r));
+                    let input = V::splat(*x.add(r));
                     for (acc, &weights) in acc.iter_mut().zip(&weights) {
-                        *acc = _mm512_fmadd_ps(input, weights, *acc);
+                        *acc = input.mul_add(weights, *acc);
                     }
                 }
             }
@@ -284,8 +366,7 @@ unsafe fn run_tile<const R: usize>(
     }
     for (out, acc) in out.iter_mut().zip(&acc) {
         for (v, &acc) in acc.iter().enumerate() {
-            // SAFETY: `out` holds CHANNELS values, VECTORS vectors.
-            unsafe { _mm512_storeu_ps(out.as_mut_ptr().add(16 * v), acc) };
+            unsafe { acc.store(out.as_mut_ptr().add(lane + V::LANES * v)) };
         }
     }
 }
@@ -294,28 +375,26 @@ unsafe fn run_tile<const R: usize>(
 mod tests {
     use super::*;
     use crate::closeness::Closeness;
-    use crate::conv::test_support::{TOLERANCE, random, reference, rng_if_avx512};
+    use crate::conv::test_support::{TOLERANCE, isas_of_this_cpu, random, reference};
     use crate::test_support::test_seed;
 
-    /// [`transpose`] and [`convolve`] on `images` (`[image][in][pixel]`), the sums starting as
-    /// NaN (so that a sum left unwritten fails).
-    fn small(images: &[f32], weights: &Weights, shape: &ConvShape) -> Vec<f32> {
+    /// [`transpose`] and [`convolve_on`] `isa` on `images` (`[image][in][pixel]`), the sums
+    /// starting as NaN (so that a sum left unwritten fails).
+    fn small(isa: Isa, images: &[f32], weights: &Weights, shape: &ConvShape) -> Vec<f32> {
         let mut transposed = vec![f32::NAN; images.len()];
         transpose(images, shape, &mut transposed);
         let count = images.len() / (shape.in_channels * shape.height * shape.width);
         let mut sums = vec![f32::NAN; count * shape.out_channels * shape.height * shape.width];
-        convolve(&transposed, weights, shape, &mut sums);
+        convolve_on(isa, &transposed, weights, shape, &mut sums);
         sums
     }
 
     #[test]
     fn the_small_kernel_equals_the_definition_on_odd_shapes() {
         let seed = test_seed(33);
-        let Some(mut rng) = rng_if_avx512("the small-image kernel", seed) else {
-            return;
-        };
+        let (isas, mut rng) = isas_of_this_cpu("the small-image kernel", seed);
         // Channel counts around the 32-channel blocks and the 32-channel slices, images around
-        // the tiles of 12 (25: tiles of 9, 8, 8), non-square images up to 4 wide.
+        // the tiles of 12 and 6 (25: tiles of 9, 8, 8 or 5 of 5), non-square images up to 4 wide.
         for (cin, cout, h, w, images) in [
             (1, 1, 1, 1, 1),
             (3, 5, 2, 2, 13),
@@ -348,17 +427,36 @@ mod tests {
                 };
                 let context =
                     format!("seed {seed}, {cin}-{cout}@{h}x{w} x{images}, flipped {flipped}");
-                let actual = small(&x, &weights, &run);
-                if let Err(why) = Closeness::between_f32(&expected(&x), &actual).check(TOLERANCE) {
-                    panic!("{context}: {why}");
+                let mut results = Vec::new();
+                for &isa in &isas {
+                    let actual = small(isa, &x, &weights, &run);
+                    let closeness = Closeness::between_f32(&expected(&x), &actual);
+                    if let Err(why) = closeness.check(TOLERANCE) {
+                        panic!("{context}, {isa:?}: {why}");
+                    }
+                    results.push(actual);
+                }
+                // Each lane sums in the same order on every instruction set.
+                let bits = |v: &[f32]| v.iter().map(|x| x.to_bits()).collect::<Vec<_>>();
+                for (isa, result) in isas.iter().zip(&results).skip(1) {
+                    assert!(
+                        bits(result) == bits(&results[0]),
+                        "{context}: {isa:?} differs"
+                    );
                 }
                 // A NaN in the last image's last channel reaches exactly the outputs whose
                 // window holds it.
                 let last = x.len() - 1 - (w + 1).min(h * w - 1);
                 x[last] = f32::NAN;
                 let nan = |v: &[f32]| v.iter().map(|x| x.is_nan()).collect::<Vec<_>>();
-                let actual = small(&x, &weights, &run);
-                assert_eq!(nan(&actual), nan(&expected(&x)), "{context}: NaN positions");
+                for &isa in &isas {
+                    let actual = small(isa, &x, &weights, &run);
+                    assert_eq!(
+                        nan(&actual),
+                        nan(&expected(&x)),
+                        "{context}, {isa:?}: NaN positions"
+                    );
+                }
             }
         }
     }

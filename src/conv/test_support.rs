@@ -9,6 +9,7 @@ use burn::tensor::ops::MaxPoolOptions;
 use rand::{RngExt, SeedableRng, rngs::StdRng};
 
 use super::kernels::ConvShape;
+use super::vector::{self, Isa};
 use super::{conv3x3, conv3x3_options, conv3x3_relu};
 use crate::closeness::{Closeness, Tolerance};
 use crate::device_read::read_data;
@@ -214,9 +215,23 @@ pub fn random(len: usize, rng: &mut StdRng) -> Vec<f32> {
 /// A generator seeded with `seed` where this CPU runs the AVX-512 kernels; elsewhere `None`,
 /// after a note that the test of `kernel` is skipped (the kernel never runs there).
 pub fn rng_if_avx512(kernel: &str, seed: u64) -> Option<StdRng> {
-    if super::direct::available() {
+    if vector::detected() == Some(Isa::Avx512) {
         return Some(StdRng::seed_from_u64(seed));
     }
-    eprintln!("skipped: this CPU has no AVX-512F, so {kernel} never runs here");
+    eprintln!("skipped: this CPU runs no AVX-512 kernels, so {kernel} never runs here");
     None
+}
+
+/// Every instruction set this CPU runs `kernel` on, widest first (on an AVX-512 CPU the AVX2
+/// tiles too, which AVX2-only CPUs run), and a generator seeded with `seed`. With none (no AVX2
+/// + FMA), a note that the test is skipped.
+pub fn isas_of_this_cpu(kernel: &str, seed: u64) -> (Vec<Isa>, StdRng) {
+    let isas: Vec<Isa> = [Isa::Avx512, Isa::Avx2]
+        .into_iter()
+        .filter(|isa| isa.on_this_cpu())
+        .collect();
+    if isas.is_empty() {
+        eprintln!("skipped: this CPU has neither AVX-512F nor AVX2 + FMA, so {kernel} never runs");
+    }
+    (isas, StdRng::seed_from_u64(seed))
 }
