@@ -9,10 +9,10 @@
 //! vector load. A tile of 48 positions (three vectors) by 8 output channels keeps its 24
 //! accumulators in registers over all `in_channels x 9` taps: per tap, 3 loads and 8 broadcast
 //! weights feed 24 fused multiply-adds (on AVX2, with half the registers, the tile runs as four
-//! parts of 4 channels by 3 vectors of 8 positions). The im2col + GEMM path copies every input value nine
-//! times and the GEMM packs that copy again; on the 16- and 32-pixel-wide layers, where each
-//! copied value feeds only 8-128 output channels, those copies cost ~25% of the convolution
-//! (`bench --parts conv`, AVX-512 machine).
+//! parts of 2 channels by 6 vectors of 8 positions). The im2col + GEMM path copies every input
+//! value nine times and the GEMM packs that copy again; on the 16- and 32-pixel-wide layers,
+//! where each copied value feeds only 8-128 output channels, those copies cost ~25% of the
+//! convolution (`bench --parts conv`, AVX-512 machine).
 //!
 //! The weight gradient ([`add_weight_grad`]) puts the output gradient on the same grid (zero at
 //! the discarded positions) and sums, per tile of 3 output channels and one input channel, the
@@ -35,10 +35,8 @@ use super::vector::{self, Isa, Vector};
 
 /// Output channels per tile.
 const CHANNELS: usize = 8;
-/// Vectors of 16 positions per tile.
-const VECTORS: usize = 3;
-/// Positions per tile.
-const POSITIONS: usize = 16 * VECTORS;
+/// Positions per tile: 3 AVX-512 vectors, 6 AVX2 ones.
+const POSITIONS: usize = 48;
 /// The narrowest image the direct kernel is used for: below 16 pixels the discarded positions
 /// (with two per row then) and the partial last tile waste a quarter or more of the work, and the
 /// im2col + GEMM path (whose copies matter little with 128-512 channels) is faster (with 8:
@@ -298,6 +296,8 @@ unsafe fn part<V: Vector, const C: usize, const N: usize>(
 ) {
     let grid = tile.grid;
     let offsets = [0, 1, 2].map(|kh| [0, 1, 2].map(|kw| kh * grid.row + kw));
+    // Loops, not closures, around the vector operations: a closure would not be compiled for
+    // the caller's instruction set, and the intrinsics inside would become calls.
     // SAFETY (all vector operations): the instruction set is present, and every pointer
     // stays inside its slice, by this function's contract.
     let mut acc: [[V; N]; C] = [[unsafe { V::zero() }; N]; C];
