@@ -502,7 +502,7 @@ mod tests {
     use super::*;
     use crate::closeness::Closeness;
     use crate::conv::test_support::{
-        TOLERANCE, isas_of_this_cpu, random, reference, rng_if_avx512,
+        TOLERANCE, check_every_isa, isas_of_this_cpu, random, reference, rng_if_avx512,
     };
     use crate::test_support::test_seed;
     use rand::{SeedableRng, rngs::StdRng};
@@ -558,22 +558,9 @@ mod tests {
                 let mut image = random(ins * h * w, &mut rng);
                 let expected = reference(&image, &weight, &shape, flipped);
                 let context = format!("seed {seed}, {cin}-{cout}@{h}x{w}, flipped {flipped}");
-                let mut results = Vec::new();
-                for &isa in &isas {
-                    let actual = direct(isa, &image, &weight, &shape, flipped);
-                    if let Err(why) = Closeness::between_f32(&expected, &actual).check(TOLERANCE) {
-                        panic!("{context}, {isa:?}: {why}");
-                    }
-                    results.push(actual);
-                }
-                // Each lane sums in the same order on every instruction set.
-                let bits = |v: &[f32]| v.iter().map(|x| x.to_bits()).collect::<Vec<_>>();
-                for (isa, result) in isas.iter().zip(&results).skip(1) {
-                    assert!(
-                        bits(result) == bits(&results[0]),
-                        "{context}: {isa:?} differs"
-                    );
-                }
+                check_every_isa(&isas, &expected, &context, |isa| {
+                    direct(isa, &image, &weight, &shape, flipped)
+                });
                 // A NaN reaches exactly the outputs whose window holds it.
                 image[0] = f32::NAN;
                 let expected = reference(&image, &weight, &shape, flipped);

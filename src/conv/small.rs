@@ -374,8 +374,7 @@ unsafe fn part<V: Vector, const R: usize>(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::closeness::Closeness;
-    use crate::conv::test_support::{TOLERANCE, isas_of_this_cpu, random, reference};
+    use crate::conv::test_support::{check_every_isa, isas_of_this_cpu, random, reference};
     use crate::test_support::test_seed;
 
     /// [`transpose`] and [`convolve_on`] `isa` on `images` (`[image][in][pixel]`), the sums
@@ -427,23 +426,9 @@ mod tests {
                 };
                 let context =
                     format!("seed {seed}, {cin}-{cout}@{h}x{w} x{images}, flipped {flipped}");
-                let mut results = Vec::new();
-                for &isa in &isas {
-                    let actual = small(isa, &x, &weights, &run);
-                    let closeness = Closeness::between_f32(&expected(&x), &actual);
-                    if let Err(why) = closeness.check(TOLERANCE) {
-                        panic!("{context}, {isa:?}: {why}");
-                    }
-                    results.push(actual);
-                }
-                // Each lane sums in the same order on every instruction set.
-                let bits = |v: &[f32]| v.iter().map(|x| x.to_bits()).collect::<Vec<_>>();
-                for (isa, result) in isas.iter().zip(&results).skip(1) {
-                    assert!(
-                        bits(result) == bits(&results[0]),
-                        "{context}: {isa:?} differs"
-                    );
-                }
+                check_every_isa(&isas, &expected(&x), &context, |isa| {
+                    small(isa, &x, &weights, &run)
+                });
                 // A NaN in the last image's last channel reaches exactly the outputs whose
                 // window holds it.
                 let last = x.len() - 1 - (w + 1).min(h * w - 1);

@@ -235,3 +235,26 @@ pub fn isas_of_this_cpu(kernel: &str, seed: u64) -> (Vec<Isa>, StdRng) {
     }
     (isas, StdRng::seed_from_u64(seed))
 }
+
+/// `run` on every instruction set in `isas`: each result within [`TOLERANCE`] of `expected`,
+/// and all of them equal bit for bit (each lane sums in the same order on every instruction
+/// set). Panics naming `context` and the instruction set otherwise.
+pub fn check_every_isa(
+    isas: &[Isa],
+    expected: &[f32],
+    context: &str,
+    run: impl Fn(Isa) -> Vec<f32>,
+) {
+    let bits = |v: &[f32]| v.iter().map(|x| x.to_bits()).collect::<Vec<_>>();
+    let mut first: Option<Vec<u32>> = None;
+    for &isa in isas {
+        let actual = run(isa);
+        assert_close(&actual, expected, &format!("{context}, {isa:?}"));
+        let first = first.get_or_insert_with(|| bits(&actual));
+        assert!(
+            bits(&actual) == *first,
+            "{context}: {isa:?} differs from {:?}",
+            isas[0]
+        );
+    }
+}
