@@ -226,7 +226,7 @@ pub fn rng_if_avx512(kernel: &str, seed: u64) -> Option<StdRng> {
 /// tiles too, which AVX2-only CPUs run), and a generator seeded with `seed`. With none (no AVX2
 /// + FMA), a note that the test is skipped.
 pub fn isas_of_this_cpu(kernel: &str, seed: u64) -> (Vec<Isa>, StdRng) {
-    let isas: Vec<Isa> = [Isa::Avx512, Isa::Avx2]
+    let isas: Vec<Isa> = Isa::ALL
         .into_iter()
         .filter(|isa| isa.on_this_cpu())
         .collect();

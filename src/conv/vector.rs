@@ -24,6 +24,9 @@ pub enum Isa {
 }
 
 impl Isa {
+    /// Every instruction set the kernels are written for, widest first.
+    pub const ALL: [Isa; 2] = [Isa::Avx512, Isa::Avx2];
+
     /// Whether this CPU has the instruction set (regardless of the `avx512` feature).
     pub fn on_this_cpu(self) -> bool {
         #[cfg(target_arch = "x86_64")]
@@ -46,12 +49,10 @@ pub fn detected() -> Option<Isa> {
     {
         static ISA: std::sync::OnceLock<Option<Isa>> = std::sync::OnceLock::new();
         *ISA.get_or_init(|| {
-            let widest = if cfg!(feature = "avx512") {
-                [Isa::Avx512, Isa::Avx2].as_slice()
-            } else {
-                &[Isa::Avx2]
-            };
-            widest.iter().copied().find(|isa| isa.on_this_cpu())
+            Isa::ALL
+                .into_iter()
+                .filter(|&isa| cfg!(feature = "avx512") || isa != Isa::Avx512)
+                .find(|isa| isa.on_this_cpu())
         })
     }
     #[cfg(not(target_arch = "x86_64"))]
